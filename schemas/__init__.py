@@ -1,0 +1,10 @@
+"""The contracts: one Arrow schema per table, the single source of truth for names and types.
+
+Imported by everyone; imports nothing of ours. See DESIGN.md §4 (warehouse) and §5 (consensus files).
+"""
+
+from schemas.table import Table, SchemaError, validate_frame, by_name
+from schemas import chain, consensus, evaluation, training, ops
+
+__all__ = ["Table", "SchemaError", "validate_frame", "by_name", "chain", "consensus", "evaluation",
+           "training", "ops"]

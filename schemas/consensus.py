@@ -1,0 +1,131 @@
+"""The consensus engine's file contract (DESIGN.md §5), and the warehouse's `epoch_results`.
+
+Every table carries the epoch key (netuid UInt16, mechid UInt8, block UInt64): `block` is the block
+at which the epoch runs (the spec's current block b).
+"""
+
+import pyarrow as pa
+
+from schemas.table import Table, register
+
+U16_MAX = 65535
+EPOCH_KEY = ("netuid", "mechid", "block")
+
+_key_fields = [
+    pa.field("netuid", pa.uint16(), nullable=False),
+    pa.field("mechid", pa.uint8(), nullable=False),
+    pa.field("block", pa.uint64(), nullable=False),
+]
+
+
+def _f(name, type_, nullable=False):
+    return pa.field(name, type_, nullable=nullable)
+
+
+EPOCHS = register(Table(
+    name="epochs",
+    grain="one epoch of one mechanism of one subnet: its hyperparameters and emission",
+    key=EPOCH_KEY,
+    schema=pa.schema(_key_fields + [
+        _f("tempo", pa.uint16()),
+        _f("last_mechanism_step_block", pa.uint64()),
+        _f("owner_uid", pa.uint16(), nullable=True),
+        _f("kappa", pa.uint16()),
+        _f("bonds_penalty", pa.uint16()),
+        _f("bonds_moving_avg", pa.uint64()),
+        _f("yuma3_enabled", pa.bool_()),
+        _f("liquid_alpha_enabled", pa.bool_()),
+        _f("alpha_low", pa.uint16()),
+        _f("alpha_high", pa.uint16()),
+        _f("alpha_sigmoid_steepness", pa.int16()),
+        _f("activity_cutoff_factor_milli", pa.uint64()),
+        _f("max_allowed_validators", pa.uint16()),
+        _f("stake_threshold", pa.uint64()),
+        _f("tao_weight", pa.uint64()),
+        _f("emission", pa.uint64()),
+    ]),
+    # BondsMovingAverage is a fraction of 10^6 (spec §7); above it the EMA rate would be negative.
+    ranges={"bonds_moving_avg": (0, 1_000_000)},
+))
+
+EPOCH_NEURONS = register(Table(
+    name="epoch_neurons",
+    grain="one uid (0..n-1) at the epoch, with stakes already inherited through parent/child keys",
+    key=EPOCH_KEY + ("uid",),
+    schema=pa.schema(_key_fields + [
+        _f("uid", pa.uint16()),
+        _f("alpha_stake", pa.uint64()),
+        _f("tao_stake", pa.uint64()),
+        _f("last_update", pa.uint64()),
+        _f("block_at_registration", pa.uint64()),
+        _f("validator_permit", pa.bool_()),
+    ]),
+))
+
+EPOCH_WEIGHTS = register(Table(
+    name="epoch_weights",
+    grain="one stored weight edge (u16) from a validator to a miner; a row's edges in submission order",
+    key=EPOCH_KEY + ("validator_uid", "miner_uid"),
+    schema=pa.schema(_key_fields + [
+        _f("validator_uid", pa.uint16()),
+        _f("miner_uid", pa.uint16()),
+        _f("weight", pa.uint16()),
+    ]),
+))
+
+EPOCH_BONDS = register(Table(
+    name="epoch_bonds",
+    grain="one stored bond edge (u16) of a validator in a miner, before the epoch",
+    key=EPOCH_KEY + ("validator_uid", "miner_uid"),
+    schema=pa.schema(_key_fields + [
+        _f("validator_uid", pa.uint16()),
+        _f("miner_uid", pa.uint16()),
+        _f("bond", pa.uint16()),
+    ]),
+))
+
+EPOCH_NEURONS_OUT = register(Table(
+    name="epoch_neurons_out",
+    grain="one uid's outputs of the epoch, as the chain stores them (u16) and pays them (rao)",
+    key=EPOCH_KEY + ("uid",),
+    schema=pa.schema(_key_fields + [
+        _f("uid", pa.uint16()),
+        _f("stake_weight", pa.uint16()),
+        _f("active", pa.bool_()),
+        _f("validator_permit", pa.bool_()),
+        _f("consensus", pa.uint16()),
+        _f("incentive", pa.uint16()),
+        _f("dividends", pa.uint16()),
+        _f("validator_trust", pa.uint16()),
+        _f("server_emission", pa.uint64()),
+        _f("validator_emission", pa.uint64()),
+        _f("emission", pa.uint64()),
+    ]),
+))
+
+EPOCH_BONDS_OUT = register(Table(
+    name="epoch_bonds_out",
+    grain="one new nonzero bond edge (u16) as the chain stores it after the epoch",
+    key=EPOCH_KEY + ("validator_uid", "miner_uid"),
+    schema=EPOCH_BONDS.schema,
+))
+
+# Warehouse: recomputed epochs, tagged with the variant ("chain" = exact replay, else a what-if name).
+EPOCH_RESULTS = register(Table(
+    name="epoch_results",
+    grain="one uid's recomputed epoch outputs under a variant",
+    key=("variant",) + EPOCH_KEY + ("uid",),
+    schema=pa.schema([_f("variant", pa.string())] + list(EPOCH_NEURONS_OUT.schema)),
+))
+
+EPOCH_RESULT_BONDS = register(Table(
+    name="epoch_result_bonds",
+    grain="one recomputed bond edge after the epoch under a variant",
+    key=("variant",) + EPOCH_KEY + ("validator_uid", "miner_uid"),
+    schema=pa.schema([_f("variant", pa.string())] + list(EPOCH_BONDS_OUT.schema)),
+))
+
+# File names of the contract: IN/<file> and OUT/<file>.
+INPUT_FILES = {"epochs.parquet": EPOCHS, "neurons.parquet": EPOCH_NEURONS,
+               "weights.parquet": EPOCH_WEIGHTS, "bonds.parquet": EPOCH_BONDS}
+OUTPUT_FILES = {"neurons.parquet": EPOCH_NEURONS_OUT, "bonds.parquet": EPOCH_BONDS_OUT}
