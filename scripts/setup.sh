@@ -6,6 +6,21 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3.11}"
 stamp=.venv/.installed
 want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+
+# The local Subtensor runtime for tests (Chopsticks, pinned in package-lock.json), when node is present.
+if [ -f package-lock.json ]; then
+  npm_want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+  if [ ! -f node_modules/.installed ] || [ "$(cat node_modules/.installed)" != "$npm_want" ]; then
+    if command -v npm >/dev/null; then
+      echo "installing the local-chain tools (npm ci)..." >&2
+      npm ci --no-audit --no-fund --loglevel=error >&2
+      echo "$npm_want" > node_modules/.installed
+    else
+      echo "note: npm not found; tests that need a local Subtensor node will fail to start it" >&2
+    fi
+  fi
+fi
+
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
