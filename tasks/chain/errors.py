@@ -1,0 +1,47 @@
+"""Errors of chain access. Each names what was asked (method, params, block) and what went wrong."""
+
+from __future__ import annotations
+
+from substrateinterface.exceptions import SubstrateRequestException
+
+
+class ChainError(Exception):
+    """Base of every error raised by tasks.chain."""
+
+
+class ChainDecodeError(ChainError):
+    """Bytes from the chain did not decode to the layout we expected for this block's runtime."""
+
+    def __init__(self, method: str, block: object, what: str):
+        self.method, self.block, self.what = method, block, what
+        super().__init__(f"cannot decode {method} at block {block}: {what}")
+
+
+class UnknownSpecError(ChainError):
+    """The block's runtime spec_version has no hand-written layout (chain_interface.md §5)."""
+
+    def __init__(self, spec_version: int, known: str, block: object = None):
+        self.spec_version = spec_version
+        at = f" (block {block})" if block is not None else ""
+        super().__init__(f"unknown runtime spec_version {spec_version}{at}: no type layout for it; "
+                         f"known spec versions: {known}")
+
+
+class RecordingMissError(ChainError):
+    """A replayed session asked for a JSON-RPC request that the recording does not hold."""
+
+    def __init__(self, method: str, params: object, source: str):
+        self.method, self.params = method, params
+        super().__init__(f"request not recorded in {source}: method {method!r} with params {params!r}")
+
+
+class ChainRpcError(ChainError, SubstrateRequestException):
+    """The node (or the recording) answered a JSON-RPC request with an error object.
+
+    Also a SubstrateRequestException, so substrate-interface's own error handling sees what it would
+    see from a real websocket.
+    """
+
+    def __init__(self, method: str, params: object, error: object):
+        self.method, self.params, self.error = method, params, error
+        super().__init__(f"JSON-RPC error for {method!r} with params {params!r}: {error!r}")

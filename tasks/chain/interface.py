@@ -1,0 +1,75 @@
+"""The chain client contract: what `ws://` nodes, `replay:` recordings and the simulated subnet share.
+
+A snapshot reads everything at ONE pinned block hash (chain_interface.md §2.2 point 5) and returns
+frames that match schemas.chain exactly (DESIGN.md §4): rao as UInt64, u16 values as stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+from schemas import chain as chain_tables
+from schemas import validate_frame
+
+#: The parts a snapshot can read, named after the warehouse tables they fill.
+PARTS: tuple[str, ...] = ("blocks", "subnets", "neurons", "weights", "bonds")
+_TABLES = {"blocks": chain_tables.BLOCKS, "subnets": chain_tables.SUBNETS,
+           "neurons": chain_tables.NEURONS, "weights": chain_tables.WEIGHTS, "bonds": chain_tables.BONDS}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One subnet read at one block hash. A part is None only when the caller did not ask for it.
+
+    blocks: one row (the block); subnets: one row (netuid, block); neurons: a row per uid;
+    weights / bonds: a row per stored edge, for every mechanism of the subnet.
+    """
+
+    netuid: int
+    block: int
+    block_hash: str
+    spec_version: int
+    blocks: pl.DataFrame | None = None
+    subnets: pl.DataFrame | None = None
+    neurons: pl.DataFrame | None = None
+    weights: pl.DataFrame | None = None
+    bonds: pl.DataFrame | None = None
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The parts that were read, by table name."""
+        return {p: getattr(self, p) for p in PARTS if getattr(self, p) is not None}
+
+    def validate(self) -> Snapshot:
+        """Check every frame against its schemas.chain table (raises SchemaError naming the problem)."""
+        for part, frame in self.frames().items():
+            validate_frame(frame, _TABLES[part], where=f"snapshot netuid {self.netuid} block {self.block}")
+        return self
+
+
+@runtime_checkable
+class ChainClient(Protocol):
+    """Read access to a Subtensor chain (writes come in a later issue)."""
+
+    source: str  # the URL it reads from, recorded in blocks.source
+
+    def head_block(self, finalized: bool = True) -> int:
+        """Number of the finalized head (or the best head with finalized=False)."""
+
+    def block_hash(self, block: int) -> str:
+        """The hash of block number `block` ('0x…')."""
+
+    def snapshot(self, netuid: int, block: int, parts: tuple[str, ...] = PARTS) -> Snapshot:
+        """Read `parts` of subnet `netuid` at block `block`, all at that block's hash."""
+
+    def close(self) -> None:
+        """Release the connection; write the recording when recording."""
+
+
+def check_parts(parts) -> tuple[str, ...]:
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"unknown snapshot part(s) {unknown or parts!r}; known: {', '.join(PARTS)}")
+    return tuple(p for p in PARTS if p in parts)
