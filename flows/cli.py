@@ -39,6 +39,69 @@ def cmd_consensus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _netuids(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected netuids like 1 or 1,3,23; got {text!r}") from None
+    if not values or any(not 0 <= v < 65536 for v in values):
+        raise argparse.ArgumentTypeError(f"netuids must be integers in 0..65535; got {text!r}")
+    return values
+
+
+def _block(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a block number; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a block number is not negative; got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _block(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1; got {value}")
+    return value
+
+
+def _chain_settings(args: argparse.Namespace):
+    from flows.settings import load_settings
+
+    settings = load_settings(args.config, warehouse=args.warehouse, chain=args.chain)
+    if not settings.chain:
+        raise ValueError("no chain source: pass --chain ws://HOST:PORT (a node) or --chain replay:PATH "
+                         "(a recording), or set YUMAFLOW_CHAIN")
+    return settings
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    settings = _chain_settings(args)
+    from flows.ingest import snapshot_flow
+
+    result = snapshot_flow(chain=settings.chain, netuids=args.netuid, warehouse=str(settings.warehouse),
+                           block=args.block, record=str(args.record) if args.record else None)
+    for netuid, rows in result["rows"].items():
+        print(f"netuid {netuid} at block {result['block']}: {rows} rows into {settings.warehouse}")
+    if args.record:
+        print(f"recorded the chain traffic to {args.record} (replay it with --chain replay:{args.record})")
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    settings = _chain_settings(args)
+    from flows.ingest import backfill_flow
+
+    result = backfill_flow(chain=settings.chain, netuids=args.netuid, start_block=args.start_block,
+                           end_block=args.end_block, warehouse=str(settings.warehouse), step=args.step,
+                           chunk_size=args.chunk_size, concurrency=args.concurrency,
+                           record=str(args.record) if args.record else None)
+    print(f"read {result['blocks_read']} block(s) in {result['chunks']} chunk(s), {result['rows']} rows; "
+          f"{result['blocks_already_complete']} block(s) were already complete")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -46,6 +109,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     for name, field in Settings.model_fields.items():
         print(f"{name:<22} {getattr(settings, name)!s:<32} YUMAFLOW_{name.upper():<22} {field.description}")
     return 0
+
+
+def _add_chain_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chain", metavar="SRC",
+                   help="ws://HOST:PORT or wss://… (a Subtensor node), or replay:PATH (a recording) "
+                        "[env YUMAFLOW_CHAIN]")
+    p.add_argument("--netuid", type=_netuids, required=True, metavar="N[,M…]", help="subnet(s) to read")
+    p.add_argument("--warehouse", type=Path, metavar="DIR",
+                   help="warehouse directory (default ./data/warehouse) [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--record", type=Path, metavar="PATH",
+                   help="record every JSON-RPC request and response to PATH, for replay:PATH later")
+    _add_common(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +167,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", type=Path, required=True, metavar="IN", help="directory with the four input files")
     p.add_argument("--output", type=Path, required=True, metavar="OUT", help="directory to write the results to")
     p.set_defaults(func=cmd_consensus)
+
+    p = sub.add_parser(
+        "snapshot",
+        help="read a subnet's metagraph, weights, bonds and hyperparameters at one block into the warehouse",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            Read subnet(s) at one block (default: the finalized head) at one pinned block hash:
+            neurons, weights and bonds of every mechanism, hyperparameters, TaoWeight, the block's
+            hash, runtime spec version and timestamp. Writes the warehouse tables blocks, subnets,
+            neurons, weights and bonds, and marks the block complete in ingest_log.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow snapshot --chain wss://archive.example:443 --netuid 1
+              yumaflow snapshot --chain ws://127.0.0.1:9944 --netuid 1,3 --block 4200 --record session.json
+              yumaflow snapshot --chain replay:session.json --netuid 1 --block 4200
+        """),
+    )
+    _add_chain_options(p)
+    p.add_argument("--block", type=_block, help="block number (default: the finalized head)")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser(
+        "backfill",
+        help="snapshot a block range into the warehouse: chunked, concurrent, retried, resumable",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            Snapshot subnet(s) every STEP blocks from START to END (inclusive), in chunks of
+            CHUNK-SIZE blocks, CONCURRENCY chunks at a time. Transport and node errors are retried
+            with exponential backoff; a chunk is written as one unit and then marked complete in
+            ingest_log. Run the same command again after a crash: finished chunks are skipped and
+            nothing is duplicated. History needs an archive node.
+        """),
+        epilog=_fmt("""
+            example:
+              yumaflow backfill --chain wss://archive.example:443 --netuid 1,3 \\
+                  --start-block 4000000 --end-block 4007200 --step 360
+        """),
+    )
+    _add_chain_options(p)
+    p.add_argument("--start-block", type=_block, required=True, metavar="A", help="first block")
+    p.add_argument("--end-block", type=_block, required=True, metavar="B", help="last block (inclusive)")
+    p.add_argument("--step", type=_positive, default=1, metavar="BLOCKS", help="blocks between snapshots (default 1)")
+    p.add_argument("--chunk-size", type=_positive, default=10, metavar="N",
+                   help="snapshots per chunk, the unit of retry and of resumption (default 10)")
+    p.add_argument("--concurrency", type=_positive, default=2, metavar="N",
+                   help="chunks read at once (default 2; 1 when recording)")
+    p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(
         "config",
