@@ -13,7 +13,7 @@ if [ -f package-lock.json ]; then
   if [ ! -f node_modules/.installed ] || [ "$(cat node_modules/.installed)" != "$npm_want" ]; then
     if command -v npm >/dev/null; then
       echo "installing the local-chain tools (npm ci)..." >&2
-      npm ci --no-audit --no-fund --loglevel=error >&2
+      npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2
       echo "$npm_want" > node_modules/.installed
     else
       echo "note: npm not found; tests that need a local Subtensor node will fail to start it" >&2
