@@ -26,6 +26,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_consensus(args: argparse.Namespace) -> int:
+    files_mode = args.inputs is not None or args.output is not None
+    warehouse_mode = args.netuid is not None
+    if files_mode == warehouse_mode or (files_mode and not (args.inputs and args.output)):
+        raise ValueError("give either --inputs IN --output OUT (files) or --netuid N --start-block A "
+                         "--end-block B (the warehouse)")
+    if warehouse_mode:
+        return _consensus_from_warehouse(args)
     from tasks.consensus import run_consensus_files
 
     started = time.perf_counter()
@@ -36,6 +43,23 @@ def cmd_consensus(args: argparse.Namespace) -> int:
           f"in {elapsed:.2f} s")
     print(f"wrote {args.output / 'neurons.parquet'}")
     print(f"wrote {args.output / 'bonds.parquet'}")
+    return 0
+
+
+def _consensus_from_warehouse(args: argparse.Namespace) -> int:
+    from flows.settings import load_settings
+
+    if args.start_block is None or args.end_block is None:
+        raise ValueError("--netuid needs --start-block and --end-block")
+    settings = load_settings(args.config, warehouse=args.warehouse)
+    from flows.consensus import consensus_flow
+
+    result = consensus_flow(netuid=args.netuid, start_block=args.start_block, end_block=args.end_block,
+                            warehouse=str(settings.warehouse))
+    print(f"recomputed {result['epochs']} epoch(s) of netuid {args.netuid} into epoch_results (variant chain); "
+          f"{result['compared_epochs']} had the chain's own outputs to compare with")
+    for row in result["parity"].iter_rows(named=True):
+        print(f"  {row['column']:<18} {row['equal']}/{row['uids']} uids equal, max |diff| {row['max_abs_diff']}")
     return 0
 
 
@@ -158,14 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
             dividends, validator_trust as u16; server/validator/combined emission in rao) and
             OUT/bonds.parquet (the new bonds as the chain stores them). Inputs are validated first;
             OUT is written only if the whole batch succeeds.
+
+            With --netuid/--start-block/--end-block instead, the epochs are recomputed from the
+            warehouse's snapshots (a snapshot at block P is the input of the epoch at P + 1), stored
+            as epoch_results with variant "chain", and compared with the chain's own outputs wherever
+            the warehouse holds the snapshot of the block the chain ran that epoch in.
         """),
         epilog=_fmt("""
-            example:
+            examples:
               yumaflow consensus --inputs data/epochs_in --output data/epochs_out
+              yumaflow consensus --netuid 1 --start-block 4000000 --end-block 4007200
         """),
     )
-    p.add_argument("--inputs", type=Path, required=True, metavar="IN", help="directory with the four input files")
-    p.add_argument("--output", type=Path, required=True, metavar="OUT", help="directory to write the results to")
+    p.add_argument("--inputs", type=Path, metavar="IN", help="directory with the four input files")
+    p.add_argument("--output", type=Path, metavar="OUT", help="directory to write the results to")
+    p.add_argument("--netuid", type=int, metavar="N", help="recompute this subnet from the warehouse")
+    p.add_argument("--start-block", type=_block, metavar="A", help="first epoch block (warehouse mode)")
+    p.add_argument("--end-block", type=_block, metavar="B", help="last epoch block, inclusive (warehouse mode)")
+    p.add_argument("--warehouse", type=Path, metavar="DIR",
+                   help="warehouse directory (default ./data/warehouse) [env YUMAFLOW_WAREHOUSE]")
+    _add_common(p)
     p.set_defaults(func=cmd_consensus)
 
     p = sub.add_parser(
