@@ -14,6 +14,14 @@ import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _is_expected_failure(exc: Exception) -> bool:
+    """Failures of the world outside (node, network, storage) rather than bugs of ours."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ChainError", "WarehouseError", "WarehouseLockedError", "OSError",
+                         "WebSocketException", "SubstrateRequestException"})
 
 
 def _fmt(text: str) -> str:
@@ -286,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line naming what was wrong, no traceback.
         print(f"yumaflow {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        # The world failed (a node, the network, a locked warehouse): name it, after the retries.
+        if not _is_expected_failure(exc):
+            raise
+        print(f"yumaflow {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

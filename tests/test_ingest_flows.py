@@ -19,6 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas.table import by_name
+from tests.support.faultproxy import fault_proxy
 from tests.support.localchain import rpc_over_http
 from tests.support.seed_subnet import seeded_local_chain  # noqa: F401  (module fixture)
 from warehouse import Warehouse
@@ -79,13 +80,25 @@ def _tables(root: Path) -> dict[str, pl.DataFrame]:
     return out
 
 
-def test_backfill_killed_midway_and_resumed_equals_an_uninterrupted_run(chain, tmp_path, cli_env):
+def backfill_args(chain, url: str | None = None) -> tuple[list[str], int, int]:
     seed = chain.seed
     first, last = seed["block_number"] - 2, seed["block_number"] + EXTRA_BLOCKS
-    args = ["backfill", "--chain", chain.chain.url, "--netuid", str(seed["netuid"]), "--start-block", str(first),
-            "--end-block", str(last), "--chunk-size", "2", "--concurrency", "2"]
-    reference = tmp_path / "reference"
-    yumaflow(*args, "--warehouse", str(reference), env=cli_env)
+    return (["backfill", "--chain", url or chain.chain.url, "--netuid", str(seed["netuid"]), "--start-block",
+             str(first), "--end-block", str(last), "--chunk-size", "2", "--concurrency", "2"], first, last)
+
+
+@pytest.fixture(scope="module")
+def reference(chain, tmp_path_factory, prefect_api):
+    """An uninterrupted backfill of the range, straight from the node."""
+    root = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    yumaflow(*backfill_args(chain)[0], "--warehouse", str(root), env=env)
+    return root
+
+
+def test_backfill_killed_midway_and_resumed_equals_an_uninterrupted_run(chain, reference, tmp_path, cli_env):
+    seed = chain.seed
+    args, first, last = backfill_args(chain)
 
     # The same backfill, SIGKILLed (with its whole process group) once some chunks are stored.
     killed = tmp_path / "killed"
@@ -110,3 +123,30 @@ def test_backfill_killed_midway_and_resumed_equals_an_uninterrupted_run(chain, t
     neurons = got["neurons"]
     assert neurons.select("block", "uid").is_unique().all()  # no duplicates
     assert sorted(neurons["block"].unique()) == list(range(first, last + 1))  # no gaps
+
+
+def test_dropped_connections_are_retried_to_the_same_data(chain, reference, tmp_path, cli_env):
+    # Every third connection is cut after 20 kB from the node: mid-snapshot, mid-message.
+    with fault_proxy(chain.chain.port, lambda n: 20_000 if n % 3 == 1 else None) as proxy:
+        args, _, _ = backfill_args(chain, url=proxy.url)
+        yumaflow(*args, "--warehouse", str(tmp_path / "wh"), env=cli_env)
+    assert proxy.dropped >= 2
+    got, want = _tables(tmp_path / "wh"), _tables(reference)
+    for name in want:
+        assert_frame_equal(got[name], want[name].with_columns(
+            pl.lit(proxy.url).alias("source")) if name in ("blocks", "ingest_log") else want[name])
+
+
+def test_a_node_that_always_drops_fails_clearly_and_writes_nothing(chain, tmp_path, cli_env):
+    seed = chain.seed
+    block = str(seed["block_number"])
+    with fault_proxy(chain.chain.port, lambda n: 20_000) as proxy:
+        res = subprocess.run([BIN, "backfill", "--chain", proxy.url, "--netuid", str(seed["netuid"]),
+                              "--start-block", block, "--end-block", block, "--warehouse", str(tmp_path / "wh")],
+                             capture_output=True, text=True, env=cli_env, timeout=600)
+    assert res.returncode != 0
+    assert proxy.connections >= 5  # the first attempt and four retries
+    assert "Connection" in res.stderr or "connection" in res.stderr
+    wh = Warehouse(tmp_path / "wh")
+    assert all(wh.read(name).height == 0 for name in CHAIN_TABLES)
+    assert wh.completed_ranges("neurons", seed["netuid"]) == []
