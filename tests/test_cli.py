@@ -24,7 +24,7 @@ def test_help_lists_every_command_with_its_purpose():
 def test_subcommand_help_shows_the_file_contract_and_an_example():
     res = run("consensus", "--help")
     assert res.returncode == 0
-    for part in ("IN/epochs.parquet", "OUT/bonds.parquet", "example:"):
+    for part in ("IN/epochs.parquet", "OUT/bonds.parquet", "examples:", "--netuid"):
         assert part in res.stdout
 
 
