@@ -73,3 +73,26 @@ def check_parts(parts) -> tuple[str, ...]:
     if unknown or not parts:
         raise ValueError(f"unknown snapshot part(s) {unknown or parts!r}; known: {', '.join(PARTS)}")
     return tuple(p for p in PARTS if p in parts)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of one signed extrinsic (or its simulated equivalent)."""
+
+    ok: bool
+    block: int | None  # the block it was included in; None if it never was
+    extrinsic_hash: str | None
+    events: tuple[str, ...] = ()  # "Pallet.Event" names it triggered, e.g. "SubtensorModule.WeightsSet"
+    error: str | None = None  # the chain's error, e.g. "SubtensorModule.SettingWeightsTooFast"
+
+
+@runtime_checkable
+class ChainWriter(Protocol):
+    """Signed writes: what a validator and a miner send. `hotkey` is a substrate-interface Keypair."""
+
+    def set_weights(self, netuid: int, uids: list[int], weights: list[int], version_key: int, hotkey,
+                    mechid: int = 0) -> Submission:
+        """Set this hotkey's u16 weight row (the chain max-upscales it and checks it, chain_interface.md §6.2)."""
+
+    def serve_axon(self, netuid: int, ip: str, port: int, hotkey) -> Submission:
+        """Publish the hotkey's axon address on the subnet."""
