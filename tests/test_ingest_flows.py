@@ -150,3 +150,20 @@ def test_a_node_that_always_drops_fails_clearly_and_writes_nothing(chain, tmp_pa
     wh = Warehouse(tmp_path / "wh")
     assert all(wh.read(name).height == 0 for name in CHAIN_TABLES)
     assert wh.completed_ranges("neurons", seed["netuid"]) == []
+
+
+def test_a_recorded_snapshot_replays_offline_to_the_same_warehouse(chain, tmp_path, cli_env):
+    seed = chain.seed
+    recording = tmp_path / "session.json"
+    common = ["--netuid", str(seed["netuid"]), "--block", str(seed["block_number"])]
+    live = yumaflow("snapshot", "--chain", chain.chain.url, *common, "--warehouse", str(tmp_path / "live"),
+                    "--record", str(recording), env=cli_env)
+    assert f"replay:{recording}" in live.stdout
+    yumaflow("snapshot", "--chain", f"replay:{recording}", *common, "--warehouse", str(tmp_path / "offline"),
+             env=cli_env)
+    got, want = _tables(tmp_path / "offline"), _tables(tmp_path / "live")
+    for name in want:
+        if name in ("blocks", "ingest_log"):  # they name the source they were read from
+            got[name], want[name] = got[name].drop("source"), want[name].drop("source")
+        assert_frame_equal(got[name], want[name])
+    assert got["neurons"].height == len(seed["neurons"])
