@@ -134,6 +134,57 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_epoch(args: argparse.Namespace) -> int:
+    settings = _chain_settings(args)
+    from flows.epoch import epoch_flow
+
+    result = epoch_flow(chain=settings.chain, netuid=args.netuid[0], warehouse=str(settings.warehouse),
+                        hotkey_uri=args.hotkey_uri, wallet=args.wallet, hotkey=args.hotkey,
+                        wallet_path=str(args.wallet_path) if args.wallet_path else None, push=args.push,
+                        n_challenges=args.challenges, timeout_s=args.timeout, deadline_s=args.deadline,
+                        series_path=str(args.series) if args.series else None, seed=args.seed,
+                        version_key=args.version_key)
+    responses, scores, submission = result["responses"], result["scores"], result["submission"]
+    answered = responses.filter(responses["status"] == "ok")["miner_uid"].n_unique() if responses.height else 0
+    print(f"epoch {result['epoch_id']} at block {result['block']}: {answered} miner(s) answered, "
+          f"{scores.height} scored")
+    print(f"weights: {submission['status']} — {submission.get('detail') or ''}")
+    projection = submission.get("projection")
+    if projection:
+        print(f"projected validator trust {projection['validator_trust']}, dividends {projection['dividends']} "
+              f"(u16), emission {projection['emission']} rao")
+    return 0
+
+
+def cmd_miner_serve(args: argparse.Namespace) -> int:
+    settings = _chain_settings(args)
+    from neurons.forecasters import ForecasterHolder
+    from neurons.miner import permits_from_chain, publish_axon, serve_forever
+    from tasks.chain import open_chain
+    from tasks.chain.wallet import load_hotkey
+
+    hotkey = load_hotkey(hotkey_uri=args.hotkey_uri, wallet_name=args.wallet, hotkey_name=args.hotkey,
+                         wallet_path=args.wallet_path)
+    netuid = args.netuid[0]
+    forecaster = ForecasterHolder(args.model)
+    permits = permits_from_chain(open_chain(settings.chain), netuid, refresh_s=args.permit_refresh)
+    if args.publish_ip:
+        writer = open_chain(settings.chain)
+        try:
+            result = publish_axon(writer, netuid, args.publish_ip, args.port, hotkey.keypair)
+        finally:
+            writer.close()
+        if result is not None:
+            print(f"serve_axon {args.publish_ip}:{args.port}: {'ok' if result.ok else result.error}")
+    print(f"miner {hotkey.ss58_address} serving {args.model} on {args.host}:{args.port} (Ctrl-C stops)")
+    try:
+        serve_forever(hotkey.keypair, forecaster, permits, host=args.host, port=args.port,
+                      reload_interval_s=args.reload_interval)
+    finally:
+        permits.stop()
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -143,15 +194,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_chain_options(p: argparse.ArgumentParser) -> None:
+def _add_chain_options(p: argparse.ArgumentParser, record: bool = True) -> None:
     p.add_argument("--chain", metavar="SRC",
                    help="ws://HOST:PORT or wss://… (a Subtensor node), or replay:PATH (a recording) "
                         "[env YUMAFLOW_CHAIN]")
     p.add_argument("--netuid", type=_netuids, required=True, metavar="N[,M…]", help="subnet(s) to read")
     p.add_argument("--warehouse", type=Path, metavar="DIR",
                    help="warehouse directory (default ./data/warehouse) [env YUMAFLOW_WAREHOUSE]")
-    p.add_argument("--record", type=Path, metavar="PATH",
-                   help="record every JSON-RPC request and response to PATH, for replay:PATH later")
+    if record:
+        p.add_argument("--record", type=Path, metavar="PATH",
+                       help="record every JSON-RPC request and response to PATH, for replay:PATH later")
     _add_common(p)
 
 
@@ -259,6 +311,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_positive, default=2, metavar="N",
                    help="chunks read at once (default 2; 1 when recording)")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser(
+        "epoch",
+        help="the validator's evaluation epoch: query miners, score, set weights (dry run unless --push)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            One evaluation epoch as a Prefect flow: snapshot the subnet, make seeded forecasting
+            challenges, query every miner with an axon (signed requests, per-miner timeout, a deadline
+            for the batch), validate and score the answers in one batch, smooth the scores (EMA, state
+            in the warehouse), turn them into u16 weights as the chain expects, project this epoch
+            with the consensus engine, and push (only with --push). Every step is recorded in the
+            warehouse; run it again within the same tempo after a crash and it resumes, without
+            asking, smoothing or pushing twice.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow epoch --chain ws://127.0.0.1:9944 --netuid 1 --hotkey-uri //Alice
+              yumaflow epoch --chain wss://node.example:443 --netuid 7 --wallet validator --hotkey default --push
+        """),
+    )
+    _add_chain_options(p, record=False)
+    p.add_argument("--hotkey-uri", metavar="URI", help="a development key path such as //Alice")
+    p.add_argument("--wallet", metavar="NAME", help="bittensor wallet name (its hotkey keyfile signs)")
+    p.add_argument("--hotkey", default="default", metavar="NAME", help="hotkey name in the wallet (default: default)")
+    p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
+    p.add_argument("--push", action="store_true", help="send the weights (default: dry run)")
+    p.add_argument("--challenges", type=_positive, default=16, metavar="N", help="challenges per epoch (default 16)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-miner timeout in seconds (default 5)")
+    p.add_argument("--deadline", type=float, metavar="S", help="deadline for the whole query batch (default timeout+2)")
+    p.add_argument("--series", type=Path, metavar="FILE", help="Parquet file of series (default: the seeded generator)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the series generator and challenges (default 0)")
+    p.add_argument("--version-key", type=int, default=0, metavar="K", help="weights version key (default 0)")
+    p.set_defaults(func=cmd_epoch)
+
+    miner = sub.add_parser("miner", help="run a miner: `yumaflow miner serve`")
+    miner_sub = miner.add_subparsers(dest="miner_command", metavar="SUBCOMMAND", required=True)
+    p = miner_sub.add_parser(
+        "serve",
+        help="serve forecasts to the subnet's validators over signed HTTP",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            Answer forecasting challenges (POST /forecast) with a model: a built-in baseline or an
+            MLflow-registered model by name and alias. Only requests signed (sr25519) by hotkeys
+            holding a validator permit on the subnet are answered (the permit list is re-read from
+            the chain); stale timestamps and replayed nonces are refused and bodies are capped. With
+            an mlflow:models:/NAME@ALIAS model the alias is re-resolved every --reload-interval
+            seconds, so a new champion is served without a restart. --publish-ip announces the
+            address on chain with serve_axon.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow miner serve --chain ws://127.0.0.1:9944 --netuid 1 --hotkey-uri //Bob --port 8091
+              yumaflow miner serve --chain wss://node.example:443 --netuid 7 --wallet miner \\
+                  --model mlflow:models:/forecaster@champion --publish-ip 203.0.113.7
+        """),
+    )
+    _add_chain_options(p, record=False)
+    p.add_argument("--hotkey-uri", metavar="URI", help="a development key path such as //Bob")
+    p.add_argument("--wallet", metavar="NAME", help="bittensor wallet name (its hotkey identifies the miner)")
+    p.add_argument("--hotkey", default="default", metavar="NAME", help="hotkey name in the wallet (default: default)")
+    p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
+    p.add_argument("--model", default="baseline:seasonal_naive:24", metavar="SPEC",
+                   help="baseline:seasonal_naive:PERIOD | baseline:last_value | baseline:drift | "
+                        "mlflow:models:/NAME@ALIAS (default baseline:seasonal_naive:24)")
+    p.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=_positive, default=8091, help="port (default 8091)")
+    p.add_argument("--publish-ip", metavar="IP", help="announce IP:PORT on chain with serve_axon")
+    p.add_argument("--permit-refresh", type=float, default=60.0, metavar="S",
+                   help="seconds between re-reads of the validator permits (default 60)")
+    p.add_argument("--reload-interval", type=float, default=30.0, metavar="S",
+                   help="seconds between checks for a new model version behind an alias (default 30)")
+    p.set_defaults(func=cmd_miner_serve)
 
     p = sub.add_parser(
         "config",

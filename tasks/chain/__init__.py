@@ -1,7 +1,8 @@
 """Chain access (DESIGN.md §6): the only module that talks to a node.
 
-`open_chain(url)` gives a ChainClient for `ws://…`, `wss://…` (a Subtensor node) or `replay:PATH`
-(recorded JSON-RPC traffic); `record=PATH` records the session for later replay.
+`open_chain(url)` gives a ChainClient for `ws://…`, `wss://…` (a Subtensor node), `replay:PATH`
+(recorded JSON-RPC traffic) or `sim`, `sim:SEED`, `sim:SEED@STATE_FILE` (the simulated subnet,
+tasks/chain/sim.py); `record=PATH` records a node session for later replay.
 """
 
 from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, RecordingMissError, UnknownSpecError
@@ -9,7 +10,14 @@ from tasks.chain.interface import PARTS, ChainClient, Snapshot
 
 
 def open_chain(source: str, *, record: str | None = None, **options) -> ChainClient:
-    """A chain client for `source`; connects on first use. `sim` arrives with the simulated subnet."""
+    """A chain client for `source`; connects on first use. `sim…` sources give a SimChain (which is
+    also a ChainWriter); `record` does not apply to them."""
+    if source == "sim" or source.startswith("sim:"):
+        if record:
+            raise ValueError(f"chain source {source!r}: record= applies to node sessions, not the simulation")
+        from tasks.chain.sim import SimChain
+
+        return SimChain.open(source, **options)
     from tasks.chain.substrate import SubstrateChain
 
     return SubstrateChain(source, record=record, **options)

@@ -35,6 +35,8 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     split set); the block's own injection at P + 1 is not in any snapshot, so emissions are a lower
     bound for real chains (exact for the simulated subnet, which records E itself).
     """
+    # A subnet with no registered uid has no epoch to recompute (the engine refuses empty epochs).
+    subnets = subnets.filter(pl.col("subnetwork_n") > 0)
     mechanisms = (subnets.select("netuid", "block", pl.col("mechanism_count").fill_null(1).cast(pl.UInt8))
                   .with_columns(pl.int_ranges(0, pl.col("mechanism_count"), dtype=pl.UInt8).alias("mechid"))
                   .explode("mechid"))
