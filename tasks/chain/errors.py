@@ -45,3 +45,10 @@ class ChainRpcError(ChainError, SubstrateRequestException):
     def __init__(self, method: str, params: object, error: object):
         self.method, self.params, self.error = method, params, error
         super().__init__(f"JSON-RPC error for {method!r} with params {params!r}: {error!r}")
+
+
+class CommitRevealUnavailable(ChainError):
+    """The subnet requires commit-reveal and this client cannot commit; names what is missing.
+
+    Weights are never sent another way instead (chain_interface.md §6.4).
+    """

@@ -26,8 +26,8 @@ from substrateinterface.exceptions import SubstrateRequestException
 
 from schemas import chain as tables
 from tasks.chain import scale
-from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError
-from tasks.chain.interface import PARTS, Snapshot, check_parts
+from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, CommitRevealUnavailable
+from tasks.chain.interface import PARTS, Snapshot, Submission, check_parts
 from tasks.chain.registry import ALL_METAGRAPH_INDEXES, TYPE_REGISTRY, Layout, RuntimeCall, layout_for
 from tasks.chain.transport import RecordingTransport, ReplayTransport
 
@@ -39,6 +39,18 @@ _RUNTIME_UPDATED_DIGEST = "0x08"
 _U16_PAIRS = "Vec<(u16, u16)>"
 ROOT_NETUID = 0
 U64_MAX = 2**64 - 1  # TaoWeight is a u64 fraction of u64::MAX
+# Writes (chain_interface.md §6.5): the SDK's mortal era, and the axon defaults it serves with.
+ERA_PERIOD_BLOCKS = 128
+AXON_VERSION = 1
+AXON_PROTOCOL = 4
+BLOCK_TIME_S = 12.0  # mainnet block time, for drand reveal rounds (chain_interface.md §6.4)
+# bittensor-drand that builds CR v3 commits for runtimes with the stateful epoch index (§6.4)
+DRAND_REQUIREMENT = "bittensor-drand==2.0.0"
+# The signed extensions substrate-interface 1.8.1 builds the signing payload from (chain_interface.md §6.6).
+SIGNABLE_EXTENSIONS = frozenset({"CheckMortality", "CheckNonce", "ChargeTransactionPayment", "ChargeAssetTxPayment",
+                                 "CheckMetadataHash", "CheckSpecVersion", "CheckTxVersion", "CheckGenesis"})
+_CR_SCHEDULE_STORAGE = ("LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex", "Tempo", "BlocksSinceLastStep",
+                        "RevealPeriodEpochs")
 
 # metagraph field -> neurons column (None: checked for length, mapped separately)
 _METAGRAPH_PER_UID = {
@@ -528,3 +540,160 @@ class SubstrateChain:
         return pl.DataFrame({"netuid": [netuid] * n, "mechid": mechids, "block": [pinned.block] * n,
                              "validator_uid": validators, "miner_uid": miners, column: values},
                             schema=table.polars_schema())
+
+    # -- writes (ChainWriter) ---------------------------------------------------------------------
+
+    def _head_runtime(self) -> SubstrateInterface:
+        """substrate-interface loaded with the runtime at the best head (writes are built against it)."""
+        si = self.substrate
+        try:
+            si.init_runtime()
+        except SubstrateRequestException as e:
+            raise ChainRpcError("init_runtime", [], e.args[0] if e.args else str(e)) from e
+        return si
+
+    def _has_call(self, si: SubstrateInterface, pallet: str, name: str) -> bool:
+        metadata_pallet = si.metadata.get_metadata_pallet(pallet)
+        return metadata_pallet is not None and any(call.name == name for call in metadata_pallet.calls or [])
+
+    def _error_name(self, si: SubstrateInterface, error) -> str:
+        """"SubtensorModule.SettingWeightsTooFast" for a module DispatchError, else its raw form."""
+        if not isinstance(error, dict) or "Module" not in error:
+            return str(error)
+        module = error["Module"]
+        pallet_index, error_index = module["index"], module["error"]
+        if isinstance(error_index, str):  # 4-byte error since the new format: the index is the first byte
+            error_index = int(error_index[2:4], 16)
+        elif isinstance(error_index, (list, tuple, bytes)):
+            error_index = error_index[0]
+        pallet = next((p.name for p in si.metadata.pallets if p["index"] == pallet_index), f"pallet{pallet_index}")
+        try:
+            return f"{pallet}.{si.metadata.get_module_error(pallet_index, error_index).name}"
+        except Exception:
+            return f"{pallet}.error{error_index}"
+
+    def extensions_carrying_data(self, si: SubstrateInterface | None = None) -> list[str]:
+        """Signed extensions of the loaded runtime that substrate-interface does not know and that carry
+        bytes (in the extrinsic or the signed payload). Any such extension makes our signature wrong
+        (`BadProof`), so `submit` refuses to sign while this list is not empty (chain_interface.md §6.6)."""
+        si = si or self.substrate
+        carrying = []
+        for name, types in si.metadata.get_signed_extensions().items():
+            if name in SIGNABLE_EXTENSIONS:
+                continue
+            for type_string in (types.get("extrinsic"), types.get("additional_signed")):
+                if type_string is None:
+                    continue
+                try:
+                    si.runtime_config.create_scale_object(type_string, data=ScaleBytes("0x")).decode()
+                except Exception:  # needs bytes: not zero-sized
+                    carrying.append(name)
+                    break
+        return carrying
+
+    def submit(self, call, keypair) -> Submission:
+        """Sign `call` with `keypair` (mortal era of 128 blocks, nonce from system_accountNextIndex),
+        submit it and wait until a block includes it. The chain's answers come back in the Submission:
+        a transaction the pool rejects has block None; a dispatch failure names the module error. A
+        runtime we cannot sign for raises ChainError before anything is signed."""
+        keypair = getattr(keypair, "keypair", keypair)  # a wallet Hotkey or a substrate-interface Keypair
+        si = self.substrate
+        carrying = self.extensions_carrying_data(si)
+        if carrying:
+            raise ChainError(f"runtime spec {si.runtime_version} has signed extensions that carry data and that "
+                             f"substrate-interface 1.8.1 cannot sign: {', '.join(carrying)}; not sending")
+        nonce = self.rpc("system_accountNextIndex", [keypair.ss58_address])
+        extrinsic = si.create_signed_extrinsic(call=call, keypair=keypair, era={"period": ERA_PERIOD_BLOCKS},
+                                               nonce=nonce)
+        extrinsic_hash = "0x" + extrinsic.extrinsic_hash.hex()
+        try:
+            receipt = si.submit_extrinsic(extrinsic, wait_for_inclusion=True)
+        except (SubstrateRequestException, ValueError) as e:
+            detail = e.args[0] if e.args else str(e)
+            if isinstance(detail, dict):
+                detail = f"{detail.get('message', '')} {detail.get('data', '')}".strip()
+            return Submission(ok=False, block=None, extrinsic_hash=extrinsic_hash, error=f"rejected: {detail}")
+        block = int(self._header(receipt.block_hash)["number"], 16)
+        events = tuple(f"{e.value['module_id']}.{e.value['event_id']}" for e in receipt.triggered_events)
+        error = None
+        for event in receipt.triggered_events:
+            if event.value["module_id"] == "System" and event.value["event_id"] == "ExtrinsicFailed":
+                attributes = event.value["attributes"]
+                dispatch_error = attributes.get("dispatch_error", attributes) if isinstance(attributes, dict) \
+                    else attributes
+                error = self._error_name(si, dispatch_error)
+        ok = error is None and "System.ExtrinsicSuccess" in events
+        if not ok and error is None:
+            error = "no System.ExtrinsicSuccess event"
+        return Submission(ok=ok, block=block, extrinsic_hash=extrinsic_hash, events=events, error=error)
+
+    def commit_reveal_enabled(self, netuid: int) -> bool:
+        """CommitRevealWeightsEnabled of the subnet at the best head."""
+        si = self._head_runtime()
+        return bool(si.query("SubtensorModule", "CommitRevealWeightsEnabled", [netuid]).value)
+
+    def set_weights(self, netuid: int, uids: list[int], weights: list[int], version_key: int, hotkey,
+                    mechid: int = 0) -> Submission:
+        """Send the hotkey's u16 row: `set_mechanism_weights` where the runtime has it, else `set_weights`
+        (mechanism 0 only); a timelocked commit where the subnet has commit-reveal enabled."""
+        keypair = getattr(hotkey, "keypair", hotkey)
+        si = self._head_runtime()
+        if len(uids) != len(weights):
+            raise ValueError(f"set_weights: {len(uids)} uids but {len(weights)} weights")
+        if self.commit_reveal_enabled(netuid):
+            return self._commit_timelocked(si, netuid, uids, weights, version_key, keypair, mechid)
+        args = {"netuid": netuid, "dests": list(uids), "weights": list(weights), "version_key": version_key}
+        if self._has_call(si, "SubtensorModule", "set_mechanism_weights"):
+            call = si.compose_call("SubtensorModule", "set_mechanism_weights", {**args, "mecid": mechid})
+        elif mechid == 0:
+            call = si.compose_call("SubtensorModule", "set_weights", args)
+        else:
+            raise ChainError(f"runtime spec {si.runtime_version} has no set_mechanism_weights; mechanism {mechid} "
+                             f"of netuid {netuid} cannot be set")
+        return self.submit(call, keypair)
+
+    def _commit_timelocked(self, si, netuid, uids, weights, version_key, keypair, mechid) -> Submission:
+        """CR v3 (chain_interface.md §6.4): encrypt the row for a drand round with bittensor-drand and
+        send `commit_timelocked_(mechanism_)weights`. Anything missing raises CommitRevealUnavailable."""
+        with_mechanism = self._has_call(si, "SubtensorModule", "commit_timelocked_mechanism_weights")
+        if not with_mechanism and not self._has_call(si, "SubtensorModule", "commit_timelocked_weights"):
+            raise CommitRevealUnavailable(
+                f"netuid {netuid} has commit-reveal enabled, but runtime spec {si.runtime_version} has no timelocked "
+                f"commit (commit_timelocked_weights); its hash commit-reveal (commit_weights, then reveal_weights "
+                f"after the reveal period) is not implemented by yumaflow")
+        try:
+            from bittensor_drand import get_encrypted_commit_v2
+        except ImportError:
+            raise CommitRevealUnavailable(
+                f"netuid {netuid} has commit-reveal enabled; committing needs {DRAND_REQUIREMENT} "
+                f"(drand timelock encryption), which is not installed") from None
+        values = [si.query("SubtensorModule", name, [netuid]).value
+                  for name in _CR_SCHEDULE_STORAGE if self.storage_arity("SubtensorModule", name) is not None]
+        if len(values) != len(_CR_SCHEDULE_STORAGE):
+            raise CommitRevealUnavailable(
+                f"runtime spec {si.runtime_version} lacks the epoch schedule storage {_CR_SCHEDULE_STORAGE} that "
+                f"{DRAND_REQUIREMENT} needs to pick the reveal round")
+        last_epoch, pending_at, epoch_index, tempo, since_step, reveal_epochs = values
+        head = self.head_block(finalized=False)
+        commit, reveal_round = get_encrypted_commit_v2(
+            list(uids), list(weights), version_key, last_epoch, pending_at, epoch_index, tempo, since_step, head,
+            reveal_epochs, BLOCK_TIME_S, keypair.public_key)
+        version = si.query("SubtensorModule", "CommitRevealWeightsVersion", []).value
+        args = {"netuid": netuid, "commit": "0x" + bytes(commit).hex(), "reveal_round": reveal_round,
+                "commit_reveal_version": version}
+        if with_mechanism:
+            call = si.compose_call("SubtensorModule", "commit_timelocked_mechanism_weights", {**args, "mecid": mechid})
+        else:
+            call = si.compose_call("SubtensorModule", "commit_timelocked_weights", args)
+        return self.submit(call, keypair)
+
+    def serve_axon(self, netuid: int, ip: str, port: int, hotkey, protocol: int = AXON_PROTOCOL,
+                   version: int = AXON_VERSION) -> Submission:
+        """Publish the hotkey's axon (IPv4 or IPv6) with `serve_axon`, placeholders 0."""
+        keypair = getattr(hotkey, "keypair", hotkey)
+        address = ipaddress.ip_address(ip)
+        si = self._head_runtime()
+        call = si.compose_call("SubtensorModule", "serve_axon", {
+            "netuid": netuid, "version": version, "ip": int(address), "port": port, "ip_type": address.version,
+            "protocol": protocol, "placeholder1": 0, "placeholder2": 0})
+        return self.submit(call, keypair)

@@ -36,13 +36,14 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     bound for real chains (exact for the simulated subnet, which records E itself).
     """
     # A subnet with no registered uid has no epoch to recompute (the engine refuses empty epochs).
-    subnets = subnets.filter(pl.col("subnetwork_n") > 0)
-    mechanisms = (subnets.select("netuid", "block", pl.col("mechanism_count").fill_null(1).cast(pl.UInt8))
+    # Runtimes before mechanisms (spec 218) have no MechanismCountCurrent: one mechanism.
+    subnets = subnets.filter(pl.col("subnetwork_n") > 0).with_columns(pl.col("mechanism_count").fill_null(1))
+    mechanisms = (subnets.select("netuid", "block", pl.col("mechanism_count").cast(pl.UInt8))
                   .with_columns(pl.int_ranges(0, pl.col("mechanism_count"), dtype=pl.UInt8).alias("mechid"))
                   .explode("mechid"))
     pending = pl.col("pending_emission").fill_null(0)
     m = pl.col("mechanism_count").cast(pl.UInt64)
-    epochs = (subnets.join(mechanisms, on=["netuid", "block"])
+    epochs = (subnets.drop("mechanism_count").join(mechanisms, on=["netuid", "block"])
               .with_columns(
                   (pl.col("block") + 1).alias("epoch_block"),
                   pl.col("activity_cutoff_factor_milli").fill_null(_FACTOR_FROM_CUTOFF),

@@ -1,0 +1,121 @@
+"""Push a weight row to the chain, or say exactly why not, and describe the attempt as a table row.
+
+`push_weights` checks what the chain would check before it (chain_interface.md §6.2) and what a
+validator must never do (issue 4): a snapshot older than a tempo, a row sent inside the weights rate
+limit, an empty or all-zero row. Dry run is the default; `dry_run=False` signs and sends through the
+ChainWriter (SubstrateChain or the simulated subnet). Commit-reveal subnets go through the writer's
+commit path, which raises CommitRevealUnavailable when it cannot commit: never a silent fallback.
+
+The result is one `weight_submissions` row (schemas.evaluation.WEIGHT_SUBMISSIONS).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from schemas import validate_frame
+from schemas.evaluation import WEIGHT_SUBMISSIONS
+from tasks.chain.interface import Snapshot
+from tasks.weights.convert import U16_MAX, WeightsRefused
+
+log = logging.getLogger(__name__)
+
+
+def _row(netuid, block, hotkey_ss58, epoch_id, uids, weights, version_key, dry_run, projection, status, *,
+         extrinsic_hash=None, included_block=None, detail=None) -> pl.DataFrame:
+    projection = projection or {}
+    return validate_frame(pl.DataFrame([{
+        "netuid": netuid, "block": block, "validator_hotkey": hotkey_ss58, "epoch_id": epoch_id,
+        "uids": list(uids), "weights": list(weights), "version_key": version_key, "dry_run": dry_run,
+        "projected_validator_trust": projection.get("validator_trust"),
+        "projected_dividends": projection.get("dividends"),
+        "status": status, "extrinsic_hash": extrinsic_hash, "included_block": included_block, "detail": detail,
+    }], schema=WEIGHT_SUBMISSIONS.polars_schema()), WEIGHT_SUBMISSIONS, where="push_weights")
+
+
+def check_row(uids: list[int], weights: list[int]) -> None:
+    """The row to send: same lengths, u16 values, uids strictly ascending, not empty, not all zero."""
+    if len(uids) != len(weights):
+        raise WeightsRefused(f"weights: {len(uids)} uids but {len(weights)} weights")
+    if not uids:
+        raise WeightsRefused("weights: empty row")
+    if any(not 0 <= w <= U16_MAX for w in weights) or any(not 0 <= u <= U16_MAX for u in uids):
+        raise WeightsRefused("weights: uids and weights must be u16")
+    if any(b <= a for a, b in zip(uids[:-1], uids[1:], strict=True)):
+        raise WeightsRefused("weights: uids must be strictly ascending (no duplicates)")
+    if not any(weights):
+        raise WeightsRefused("weights: all weights are zero")
+
+
+def push_weights(chain, netuid: int, uids: list[int], weights: list[int], version_key: int, hotkey, *,
+                 snapshot: Snapshot, dry_run: bool = True, epoch_id: str = "", projection: dict | None = None,
+                 mechid: int = 0) -> pl.DataFrame:
+    """Check, then (unless dry_run) send `uids`/`weights` (u16, ascending) for `hotkey` on `netuid`.
+
+    `snapshot` is the metagraph the weights were computed from (its subnets part gives the tempo).
+    `chain` is a ChainClient and, to send, a ChainWriter. Status in the returned row:
+    dry_run (checked, not sent), included (sent, in a block, succeeded), failed (sent, rejected or
+    failed; detail names the chain's error), refused (not sent; detail says why and what to wait for).
+    """
+    check_row(uids, weights)
+    ss58 = hotkey.ss58_address
+    head = chain.head_block(finalized=False)
+    row = dict(netuid=netuid, block=head, hotkey_ss58=ss58, epoch_id=epoch_id, uids=uids, weights=weights,
+               version_key=version_key, dry_run=dry_run, projection=projection)
+
+    tempo = int(snapshot.subnets["tempo"][0]) if snapshot.subnets is not None else None
+    if tempo is None:
+        raise ValueError("push_weights: the snapshot has no subnets part (needed for the tempo)")
+    if head - snapshot.block > tempo:
+        return _row(**row, status="refused",
+                    detail=f"stale snapshot: block {snapshot.block} is {head - snapshot.block} blocks behind the "
+                           f"head {head}, more than a tempo ({tempo}); take a new snapshot")
+
+    now = chain.snapshot(netuid, head, parts=("subnets", "neurons"))
+    subnet = now.subnets.row(0, named=True)
+    ours = now.neurons.filter(pl.col("hotkey") == ss58)
+    if ours.height == 0:
+        return _row(**row, status="refused", detail=f"hotkey {ss58} is not registered on netuid {netuid} at "
+                                                    f"block {head}")
+    uid = int(ours["uid"][0])
+    last_update = int(ours["last_update"][0])
+    limit = int(subnet["weights_rate_limit"])
+    # The chain's rule (§6.2): block − LastUpdate ≥ limit, for the block that would include it (head + 1).
+    if not subnet["commit_reveal_enabled"] and last_update > 0 and head + 1 < last_update + limit:
+        wait = last_update + limit - (head + 1)
+        return _row(**row, status="refused",
+                    detail=f"weights rate limit: uid {uid} set weights at block {last_update}, the limit is {limit} "
+                           f"blocks; wait {wait} more block(s) (head {head})")
+    self_weight = uids == [uid]
+    is_owner = subnet["owner_hotkey"] == ss58
+    if not ours["validator_permit"][0] and not self_weight and not is_owner:
+        return _row(**row, status="refused", detail=f"uid {uid} has no validator permit on netuid {netuid}; only "
+                                                    f"a single self-weight would be accepted")
+    required = min(int(subnet["min_allowed_weights"]), int(subnet["subnetwork_n"]))
+    if len(uids) < required and not self_weight:
+        return _row(**row, status="refused", detail=f"{len(uids)} weights, the subnet requires at least {required} "
+                                                    f"(min_allowed_weights)")
+    limit_u16 = int(subnet["max_weight_limit"])
+    # The chain compares max/sum with limit/65535 in I32F32 (§6.2; exempt: self-weight, limit 65535).
+    # This exact rational pre-check allows one u16 step of slack, so it never refuses what the
+    # fixed-point check would accept; a row over the limit by less fails on chain, named.
+    if limit_u16 < U16_MAX and not self_weight and max(weights) * U16_MAX > (limit_u16 + 1) * sum(weights):
+        return _row(**row, status="refused", detail=f"largest weight is {max(weights) / sum(weights):.6f} of the "
+                                                    f"row, above max_weight_limit {limit_u16}/65535")
+    if version_key < int(subnet["weights_version"]):
+        return _row(**row, status="refused", detail=f"version_key {version_key} is below the subnet's "
+                                                    f"weights_version {subnet['weights_version']}")
+    if dry_run:
+        how = "commit (timelocked, commit-reveal enabled)" if subnet["commit_reveal_enabled"] else "set_weights"
+        return _row(**row, status="dry_run", detail=f"dry run: would {how} for uid {uid}; nothing sent")
+
+    log.info("sending weights", extra={"netuid": netuid, "uid": uid, "hotkey": ss58, "edges": len(uids)})
+    result = chain.set_weights(netuid, list(uids), list(weights), version_key, hotkey, mechid=mechid)
+    status = "included" if result.ok else "failed"
+    detail = ", ".join(result.events) if result.ok else (result.error or "failed without an error name")
+    log.info("weights %s", status, extra={"netuid": netuid, "uid": uid, "block": result.block,
+                                          "extrinsic_hash": result.extrinsic_hash, "error": result.error})
+    return _row(**row, status=status, extrinsic_hash=result.extrinsic_hash, included_block=result.block,
+                detail=detail)
