@@ -1,0 +1,193 @@
+"""Flow `epoch`: the validator's evaluation epoch, end to end (DESIGN.md §1, §7, §8).
+
+snapshot → challenges → query → validate → score → smooth → weights → projection → push → record.
+
+Every step's output is recorded in the warehouse under the epoch's id, `<netuid>:<tempo index of the
+head block>`, so a validator killed mid-epoch and started again within the same tempo resumes it:
+challenges, answers and scores already stored are reused (nothing is asked twice, nothing is
+smoothed twice) and weights already included on chain for the epoch are not pushed again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.ingest import store_snapshots
+from tasks.chain import Snapshot, open_chain
+from tasks.chain.wallet import load_hotkey
+from tasks.evaluation.challenges import make_challenges
+from tasks.evaluation.query import query_miners
+from tasks.evaluation.scoring import score_miners
+from tasks.evaluation.series import generate_series, load_series
+from tasks.evaluation.smoothing import previous_smoothed, smooth_scores
+from tasks.evaluation.validate import validate_forecasts
+from tasks.weights.convert import WeightsRefused, scores_to_weights
+from tasks.weights.projection import project_epoch
+from tasks.weights.push import push_weights
+from warehouse import Warehouse
+
+SERIES_COUNT, SERIES_LENGTH = 32, 2048
+# Test seam for the crash tests: a marker path; after scores are stored the flow creates it and waits,
+# so a test can SIGKILL the validator exactly between scoring and pushing.
+PAUSE_ENV = "YUMAFLOW_EPOCH_PAUSE_AFTER_SCORES"
+
+
+def _pause_after_scores() -> None:
+    import os
+    import time
+
+    marker = os.environ.get(PAUSE_ENV)
+    if marker:
+        Path(marker).touch()
+        time.sleep(600)
+
+
+def epoch_id_of(netuid: int, block: int, tempo: int) -> str:
+    return f"{netuid}:{block // max(tempo, 1)}"
+
+
+@task(name="snapshot", retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
+def take_snapshot(client, netuid: int, wh: Warehouse, source: str) -> Snapshot:
+    snap = client.snapshot(netuid, client.head_block(finalized=True))
+    store_snapshots(wh, [snap], source)
+    return snap
+
+
+@task(name="challenges", cache_policy=NO_CACHE)
+def challenges_for(wh: Warehouse, epoch_id: str, netuid: int, block: int, *, series_path: str | None, seed: int,
+                   n_challenges: int, context_len: int, horizon: int) -> pl.DataFrame:
+    stored = wh.read("challenges", pl.col("epoch_id") == epoch_id)
+    if stored.height:
+        return stored.sort("query_id")
+    series = load_series(series_path) if series_path else generate_series(SERIES_COUNT, SERIES_LENGTH, seed)
+    challenges = make_challenges(series, epoch_id, netuid, block, n_challenges, context_len, horizon, seed)
+    wh.write("challenges", challenges)
+    return challenges
+
+
+@task(name="query-miners", cache_policy=NO_CACHE)
+def ask_miners(wh: Warehouse, epoch_id: str, neurons: pl.DataFrame, challenges: pl.DataFrame, keypair, *,
+               timeout_s: float, deadline_s: float | None) -> pl.DataFrame:
+    responses = query_miners(neurons, challenges, keypair, timeout_s=timeout_s, deadline_s=deadline_s)
+    wh.write("responses", responses)
+    return responses
+
+
+@task(name="score-and-smooth", cache_policy=NO_CACHE)
+def score_and_smooth(wh: Warehouse, epoch_id: str, netuid: int, block: int, responses: pl.DataFrame,
+                     challenges: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    batch = validate_forecasts(responses, challenges)
+    per_miner = score_miners(batch, challenges)
+    previous = previous_smoothed(wh, netuid, block, epoch_id)
+    scores = smooth_scores(per_miner, previous, epoch_id=epoch_id, netuid=netuid, block=block, alpha=alpha)
+    wh.write("scores", scores)
+    return scores, batch.verdicts
+
+
+@task(name="weights-projection-push", cache_policy=NO_CACHE)
+def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores: pl.DataFrame, hotkey, *,
+                   push: bool, version_key: int) -> dict:
+    netuid = snap.netuid
+    done = wh.read("weight_submissions", (pl.col("epoch_id") == epoch_id) & (pl.col("status") == "included"),
+                   netuid=netuid)
+    if done.height:
+        row = done.row(0, named=True)
+        return {**row, "note": "weights for this epoch were already included on chain; not pushed again"}
+    subnet = snap.subnets.row(0, named=True)
+    ours = snap.neurons.filter(pl.col("hotkey") == hotkey.ss58_address)
+    our_uid = int(ours["uid"][0])
+    try:
+        row = scores_to_weights(scores["miner_uid"].to_numpy(), scores["smoothed_score"].to_numpy(),
+                                num_neurons=int(subnet["subnetwork_n"]),
+                                min_allowed_weights=int(subnet["min_allowed_weights"]),
+                                max_weight_limit_u16=int(subnet["max_weight_limit"]))
+    except WeightsRefused as refused:
+        # No weights from an empty, NaN or all-zero score vector: recorded, never pushed.
+        submission = _refused(netuid, client.head_block(finalized=False), hotkey.ss58_address, epoch_id,
+                              version_key, not push, str(refused))
+        wh.write("weight_submissions", submission)
+        return submission.row(0, named=True)
+    projection = project_epoch(snap.subnets, snap.neurons, snap.weights, snap.bonds, our_uid, row.uids, row.weights)
+    submission = push_weights(client, netuid, row.uids, row.weights, version_key, hotkey, snapshot=snap,
+                              dry_run=not push, epoch_id=epoch_id, projection=projection)
+    wh.write("weight_submissions", submission)
+    return {**submission.row(0, named=True), "projection": projection}
+
+
+def _refused(netuid, block, hotkey_ss58, epoch_id, version_key, dry_run, detail) -> pl.DataFrame:
+    from schemas import validate_frame
+    from schemas.evaluation import WEIGHT_SUBMISSIONS
+
+    return validate_frame(pl.DataFrame([{
+        "netuid": netuid, "block": block, "validator_hotkey": hotkey_ss58, "epoch_id": epoch_id, "uids": [],
+        "weights": [], "version_key": version_key, "dry_run": dry_run, "projected_validator_trust": None,
+        "projected_dividends": None, "status": "refused", "extrinsic_hash": None, "included_block": None,
+        "detail": detail}], schema=WEIGHT_SUBMISSIONS.polars_schema()), WEIGHT_SUBMISSIONS)
+
+
+def summary_markdown(epoch_id: str, snap: Snapshot, responses: pl.DataFrame, scores: pl.DataFrame,
+                     submission: dict) -> str:
+    statuses = responses.group_by("status").agg(pl.col("miner_uid").n_unique().alias("miners")).sort("status")
+    top = scores.sort("smoothed_score", descending=True).head(10)
+    lines = [f"# Epoch {epoch_id} — netuid {snap.netuid}, block {snap.block}", "",
+             f"source: `{snap.blocks['source'][0] if snap.blocks is not None else ''}`", "",
+             "## Miners answered", "", "| status | miners |", "| --- | --- |"]
+    lines += [f"| {s} | {m} |" for s, m in statuses.iter_rows()]
+    lines += ["", "## Top scores", "", "| uid | batch | smoothed |", "| --- | --- | --- |"]
+    lines += [f"| {u} | {b:.4f} | {s:.4f} |" for u, b, s in top.select("miner_uid", "batch_score",
+                                                                         "smoothed_score").iter_rows()]
+    lines += ["", "## Weights", "", f"status: **{submission['status']}** — {submission.get('detail') or ''}", ""]
+    if submission.get("uids"):
+        lines += ["| uid | u16 weight |", "| --- | --- |"]
+        lines += [f"| {u} | {w} |" for u, w in zip(submission["uids"], submission["weights"], strict=True)]
+    projection = submission.get("projection")
+    if projection:
+        lines += ["", f"projected validator trust {projection['validator_trust']} (now "
+                      f"{projection['baseline_validator_trust']}), dividends {projection['dividends']} (now "
+                      f"{projection['baseline_dividends']}), emission {projection['emission']} rao"]
+    return "\n".join(lines)
+
+
+@flow(name="epoch", log_prints=True)
+def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None = None, wallet: str | None = None,
+               hotkey: str = "default", wallet_path: str | None = None, push: bool = False,
+               n_challenges: int = 16, context_len: int = 96, horizon: int = 24, timeout_s: float = 5.0,
+               deadline_s: float | None = None, ema_alpha: float = 0.1, series_path: str | None = None,
+               seed: int = 0, version_key: int = 0) -> dict:
+    """One evaluation epoch of the validator `hotkey` on `netuid`; dry run unless push=True."""
+    if hotkey_uri is not None and not hotkey_uri.startswith("//"):
+        # Flow parameters are stored by Prefect: only public development paths may travel as one.
+        raise ValueError("--hotkey-uri takes a development key path such as //Alice; for a real key use "
+                         "--wallet NAME --hotkey NAME (a bittensor keyfile)")
+    key = load_hotkey(hotkey_uri=hotkey_uri, wallet_name=wallet, hotkey_name=hotkey, wallet_path=wallet_path)
+    wh = Warehouse(Path(warehouse))
+    client = open_chain(chain)
+    try:
+        snap = take_snapshot(client, netuid, wh, chain)
+        if snap.neurons.filter(pl.col("hotkey") == key.ss58_address).height == 0:
+            raise ValueError(f"hotkey {key.ss58_address} is not registered on netuid {netuid} at block {snap.block}")
+        tempo = int(snap.subnets["tempo"][0])
+        epoch_id = epoch_id_of(netuid, snap.block, tempo)
+        challenges = challenges_for(wh, epoch_id, netuid, snap.block, series_path=series_path, seed=seed,
+                                    n_challenges=n_challenges, context_len=context_len, horizon=horizon)
+        stored_scores = wh.read("scores", pl.col("epoch_id") == epoch_id)
+        if stored_scores.height:  # resumed after a crash: this epoch was already asked and scored
+            scores, responses = stored_scores, wh.read("responses", pl.col("epoch_id") == epoch_id)
+        else:
+            responses = ask_miners(wh, epoch_id, snap.neurons, challenges, key.keypair, timeout_s=timeout_s,
+                                   deadline_s=deadline_s)
+            scores, _ = score_and_smooth(wh, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
+            _pause_after_scores()
+        submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key)
+        create_markdown_artifact(key=f"epoch-{netuid}", markdown=summary_markdown(epoch_id, snap, responses, scores,
+                                                                                  submission),
+                                 description=f"validator epoch {epoch_id}")
+    finally:
+        client.close()
+    return {"epoch_id": epoch_id, "block": snap.block, "responses": responses, "scores": scores,
+            "submission": submission}
