@@ -48,15 +48,19 @@ def main() -> None:
         sim = SimChain.open("sim:5", scenario_tempos=1)
         sim.set_hyperparameter(1, "max_allowed_uids", n + 128)
         permitted = {alice.ss58_address}
+
+        def permits(allowed=frozenset(permitted)):
+            return set(allowed)
+
         servers = []
         try:
             for i in range(n):
                 key = sim.keypair("benchminer", i)
                 if args.stalled and i % 4 == 0:
-                    app = create_hostile_app("sleeper", key, SeasonalNaive(24), lambda: permitted,
+                    app = create_hostile_app("sleeper", key, SeasonalNaive(24), permits,
                                              delay_s=args.timeout + 30)
                 else:
-                    app = create_app(key, SeasonalNaive(12 + i % 24 + i // 24), lambda: permitted)
+                    app = create_app(key, SeasonalNaive(12 + i % 24 + i // 24), permits)
                 servers.append(MinerServer(app).start())
                 sim.register(1, key.ss58_address, sim.keypair("benchminer", i, coldkey=True).ss58_address)
                 sim.serve_axon(1, "127.0.0.1", servers[-1].port, key)
