@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
-from contextlib import contextmanager
 
 import pytest
 from substrateinterface import Keypair
@@ -21,31 +19,13 @@ from tasks.chain.wallet import hotkey_from_uri
 from tasks.weights.convert import chain_stored_row, scores_to_weights
 from tasks.weights.projection import project_epoch
 from tasks.weights.push import push_weights
-from tests.support.localchain import rpc_over_http
+from tests.support.localchain import blocks_in_background, rpc_over_http
 from tests.support.seed_subnet import chain_max_upscale, dev_uri, seeded_local_chain  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
 SCORES = [0.9, 0.25, 0.00001, 0.5]  # per seeded miner, in miner order
 RATE_LIMIT_BLOCKS = 50
-
-
-@contextmanager
-def blocks_in_background(http_url: str, interval_s: float = 0.2):
-    """Build a block every `interval_s` until the block exits (Manual mode has no block author)."""
-    stop = threading.Event()
-
-    def author():
-        while not stop.wait(interval_s):
-            rpc_over_http(http_url, "dev_newBlock", [{"count": 1}], timeout_s=60)
-
-    thread = threading.Thread(target=author, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 @pytest.fixture(scope="module")

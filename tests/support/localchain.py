@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -258,3 +259,21 @@ def local_chain_node() -> Iterator[LocalChain]:
     """A fresh local chain per test module (import this fixture into the test module to use it)."""
     with local_chain() as chain:
         yield chain
+
+
+@contextmanager
+def blocks_in_background(http_url: str, interval_s: float = 0.2):
+    """Build a block every `interval_s` until the block exits (Manual mode has no block author)."""
+    stop = threading.Event()
+
+    def author():
+        while not stop.wait(interval_s):
+            rpc_over_http(http_url, "dev_newBlock", [{"count": 1}], timeout_s=60)
+
+    thread = threading.Thread(target=author, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
