@@ -101,11 +101,7 @@ def _positive(text: str) -> int:
 def _chain_settings(args: argparse.Namespace):
     from flows.settings import load_settings
 
-    settings = load_settings(args.config, warehouse=args.warehouse, chain=args.chain)
-    if not settings.chain:
-        raise ValueError("no chain source: pass --chain ws://HOST:PORT (a node) or --chain replay:PATH "
-                         "(a recording), or set YUMAFLOW_CHAIN")
-    return settings
+    return load_settings(args.config, warehouse=args.warehouse, chain=args.chain)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -196,8 +192,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _add_chain_options(p: argparse.ArgumentParser, record: bool = True) -> None:
     p.add_argument("--chain", metavar="SRC",
-                   help="ws://HOST:PORT or wss://… (a Subtensor node), or replay:PATH (a recording) "
-                        "[env YUMAFLOW_CHAIN]")
+                   help="sim[:SEED][@STATE_FILE] (the simulated subnet, the default), ws://HOST:PORT or wss://… "
+                        "(a Subtensor node), or replay:PATH (a recording) [env YUMAFLOW_CHAIN]")
     p.add_argument("--netuid", type=_netuids, required=True, metavar="N[,M…]", help="subnet(s) to read")
     p.add_argument("--warehouse", type=Path, metavar="DIR",
                    help="warehouse directory (default ./data/warehouse) [env YUMAFLOW_WAREHOUSE]")

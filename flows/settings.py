@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="YUMAFLOW_", extra="forbid", frozen=True)
 
     warehouse: Path = Field(Path("data/warehouse"), description="warehouse directory (Parquet + catalog.duckdb)")
-    chain: str | None = Field(None, description="chain source: ws://… or wss://… (a node), replay:PATH")
+    chain: str = Field("sim", description="chain source: sim[:SEED][@STATE] (simulated), ws://… (a node), replay:PATH")
     mlflow_tracking_uri: str = Field("sqlite:///data/mlflow.db", description="MLflow tracking URI")
     reports_dir: Path = Field(Path("data/reports"), description="where HTML reports are written")
     log_level: str = Field("INFO", description="log level of yumaflow's own loggers")

@@ -26,7 +26,8 @@ def test_every_deployment_of_prefect_yaml_deploys(cli_env):
     prefect("work-pool", "create", "yumaflow-local", "--type", "process", "--overwrite", env=env)
     prefect("deploy", "--all", env=env)
     listed = prefect("deployment", "ls", env=env).stdout
-    for name in ("snapshot/snapshot-every-tempo", "backfill/backfill", "consensus/consensus"):
+    for name in ("snapshot/snapshot-every-tempo", "backfill/backfill", "consensus/consensus",
+                 "epoch/epoch-every-tempo"):
         assert name in listed
     inspected = prefect("deployment", "inspect", "snapshot/snapshot-every-tempo", "--output", "json", env=env).stdout
     deployment = json.loads(inspected)
