@@ -400,7 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Offline and quiet by default for every command (a user's own environment still wins): no telemetry
+# from Prefect or MLflow, and time for Prefect's temporary server to start on a loaded machine.
+QUIET_OFFLINE_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    for name, value in QUIET_OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
