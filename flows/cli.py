@@ -181,6 +181,44 @@ def cmd_miner_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mlflow_settings(args: argparse.Namespace):
+    from flows.settings import load_settings
+
+    return load_settings(args.config, warehouse=getattr(args, "warehouse", None),
+                         mlflow_tracking_uri=args.tracking_uri)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    settings = _mlflow_settings(args)
+    from flows.train import train_flow
+
+    result = train_flow(model=args.model, series_path=str(args.series) if args.series else None, seed=args.seed,
+                        context_len=args.context, horizon=args.horizon, max_epochs=args.max_epochs,
+                        tracking_uri=settings.mlflow_tracking_uri, registered_name=args.name,
+                        batch_size=args.batch_size, progress_bar=None)
+    print(f"trained {result['model']} for {result['epochs']} epoch(s): val loss {result['val_loss']:.5f} "
+          f"(seasonal naive {result['baseline_val_loss']:.5f})")
+    print(f"registered {result['registered_name']} version {result['version']} with alias challenger "
+          f"(run {result['run_id']}) in {settings.mlflow_tracking_uri}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    settings = _mlflow_settings(args)
+    from flows.compare import compare_flow
+
+    comparison = compare_flow(model_name=args.name, refs=args.refs or None, margin=args.margin,
+                              tracking_uri=settings.mlflow_tracking_uri, warehouse=str(settings.warehouse),
+                              netuid=args.netuid, seed=args.seed)
+    for row in comparison.table.iter_rows(named=True):
+        incentive = row.get("mean_incentive_u16")
+        print(f"version {row['model_version']:>3} ({row['refs']}): mean score {row['mean_score']:.6f}, "
+              f"mean scaled error {row['mean_scaled_error']:.4f}"
+              + (f", mean incentive {incentive:.1f} u16" if incentive is not None else ""))
+    print(comparison.decision.reason)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -379,6 +417,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reload-interval", type=float, default=30.0, metavar="S",
                    help="seconds between checks for a new model version behind an alias (default 30)")
     p.set_defaults(func=cmd_miner_serve)
+
+    p = sub.add_parser(
+        "train",
+        help="train a forecasting model with Lightning, track it in MLflow and register it (alias challenger)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            Train a miner model on windows cut from the seeded series generator (or --series FILE),
+            split by time, on the CPU, deterministic for a seed, with early stopping on validation
+            loss. The run goes to MLflow (parameters, per-epoch metrics, the model with its signature
+            and an input example, the data's fingerprint and the code version); the model is
+            registered under --name and the new version gets the alias `challenger`.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow train --model mlp --max-epochs 5
+              yumaflow train --model conv --series data/series.parquet --name forecaster
+        """),
+    )
+    p.add_argument("--model", default="linear", help="seasonal_naive | linear | mlp | conv (default linear)")
+    p.add_argument("--name", default="forecaster", help="registered model name (default forecaster)")
+    p.add_argument("--series", type=Path, metavar="FILE", help="Parquet file of series (series_id, t, value)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", type=_positive, default=96, metavar="N", help="context window length (default 96)")
+    p.add_argument("--horizon", type=_positive, default=24, metavar="N", help="forecast horizon (default 24)")
+    p.add_argument("--max-epochs", type=_positive, default=10, metavar="N")
+    p.add_argument("--batch-size", type=_positive, default=256, metavar="N")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI [env YUMAFLOW_MLFLOW_TRACKING_URI]")
+    _add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare registered model versions on the validator's challenges and on-chain incentive",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_fmt("""
+            Score chosen versions of a registered model on the same held-out challenges (the
+            validator's recorded challenges from the warehouse where they exist, otherwise a seeded
+            set) with the validator's own scoring code; join each version with the on-chain incentive
+            of the miners that served it; log a comparison run to MLflow with a table and plots; and
+            move the `champion` alias when the challenger wins by more than --margin.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow compare --name forecaster                      # champion vs challenger
+              yumaflow compare --name forecaster --refs champion 7 8 --margin 0.02
+        """),
+    )
+    p.add_argument("--name", default="forecaster", help="registered model name (default forecaster)")
+    p.add_argument("--refs", nargs="*", metavar="REF", help="aliases or version numbers (default champion challenger)")
+    p.add_argument("--margin", type=float, default=0.01, help="score margin the challenger must win by (default 0.01)")
+    p.add_argument("--netuid", type=int, help="use the validator's recorded challenges of this subnet")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out set when none is recorded")
+    p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI [env YUMAFLOW_MLFLOW_TRACKING_URI]")
+    _add_common(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "config",
