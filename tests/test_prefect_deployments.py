@@ -27,7 +27,7 @@ def test_every_deployment_of_prefect_yaml_deploys(cli_env):
     prefect("deploy", "--all", env=env)
     listed = prefect("deployment", "ls", env=env).stdout
     for name in ("snapshot/snapshot-every-tempo", "backfill/backfill", "consensus/consensus",
-                 "epoch/epoch-every-tempo"):
+                 "epoch/epoch-every-tempo", "train/train-nightly", "compare/compare-after-train"):
         assert name in listed
     inspected = prefect("deployment", "inspect", "snapshot/snapshot-every-tempo", "--output", "json", env=env).stdout
     deployment = json.loads(inspected)
