@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (SchemaError, FileNotFoundError, ValueError) as exc:
+    except (SchemaError, FileNotFoundError, ValueError, LookupError) as exc:
         # Bad input: one clear line naming what was wrong, no traceback.
         print(f"yumaflow {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
