@@ -241,6 +241,13 @@ def _add_chain_options(p: argparse.ArgumentParser, record: bool = True) -> None:
     _add_common(p)
 
 
+def _add_hotkey_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hotkey-uri", metavar="URI", help="a development key path such as //Alice")
+    p.add_argument("--wallet", metavar="NAME", help="bittensor wallet name (its hotkey keyfile signs)")
+    p.add_argument("--hotkey", default="default", metavar="NAME", help="hotkey name in the wallet (default: default)")
+    p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yumaflow",
@@ -366,10 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         """),
     )
     _add_chain_options(p, record=False)
-    p.add_argument("--hotkey-uri", metavar="URI", help="a development key path such as //Alice")
-    p.add_argument("--wallet", metavar="NAME", help="bittensor wallet name (its hotkey keyfile signs)")
-    p.add_argument("--hotkey", default="default", metavar="NAME", help="hotkey name in the wallet (default: default)")
-    p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
+    _add_hotkey_options(p)
     p.add_argument("--push", action="store_true", help="send the weights (default: dry run)")
     p.add_argument("--challenges", type=_positive, default=16, metavar="N", help="challenges per epoch (default 16)")
     p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-miner timeout in seconds (default 5)")
@@ -402,10 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
         """),
     )
     _add_chain_options(p, record=False)
-    p.add_argument("--hotkey-uri", metavar="URI", help="a development key path such as //Bob")
-    p.add_argument("--wallet", metavar="NAME", help="bittensor wallet name (its hotkey identifies the miner)")
-    p.add_argument("--hotkey", default="default", metavar="NAME", help="hotkey name in the wallet (default: default)")
-    p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
+    _add_hotkey_options(p)
     p.add_argument("--model", default="baseline:seasonal_naive:24", metavar="SPEC",
                    help="baseline:seasonal_naive:PERIOD | baseline:last_value | baseline:drift | "
                         "mlflow:models:/NAME@ALIAS (default baseline:seasonal_naive:24)")
