@@ -91,6 +91,25 @@ def test_np_fx_div_is_exact_over_the_whole_range():
         assert fixed.np_fx_div(x, s).tolist() == [ref_div(int(a), int(b)) for a, b in zip(x, s, strict=True)]
 
 
+def test_np_fx_div_by_a_broadcast_divisor_is_exact():
+    # The grid form: one divisor per column (or row), quotients up to 2^40 and the normalisations' cases.
+    rng = np.random.default_rng(4)
+    for high in (1 << 16, 1 << 33, 1 << 46):
+        s = rng.integers(0, high, (1, 400))
+        x = (s * rng.random((30, 400)) * rng.choice([1, 1, 255], (30, 400))).astype(np.int64)
+        x[0] = s  # quotient exactly 1 (2^32 bits)
+        x[1] = np.maximum(s - 1, 0)  # just below 1
+        x[2] = 0
+        x[3] = np.minimum(s * 256 - 1, (1 << 47) - 1)  # quotients near 2^40
+        s[0, :20] = 0  # safe_div: 0
+        want = [[ref_div(int(a), int(b)) for a, b in zip(row, s[0], strict=True)] for row in x]
+        assert fixed.np_fx_div_by(x, s).tolist() == want
+        assert fixed.np_fx_div_by(x.T, s.T).tolist() == np.array(want).T.tolist()
+    col = rng.integers(0, 1 << 32, (64, 256))
+    assert fixed.np_fx_div_by(col, col.sum(axis=0, keepdims=True)).tolist() == \
+        fixed.np_fx_div(col, np.broadcast_to(col.sum(axis=0), col.shape)).tolist()
+
+
 def test_quantisation_and_u16_proportions():
     # floor(x·65535), never round (spec §0 pitfall 2); 0.5 → 32767; saturates at 65535.
     xs = [0, ONE // 2, ONE - 1, ONE, 2 * ONE, 1, 65537]
@@ -123,6 +142,17 @@ def test_exp_safe_vectors_and_big_int_definition():
     assert got.tolist() == list(cases.values())
     rng = np.random.default_rng(5)
     xs = np.concatenate([rng.integers(-22 * ONE, 22 * ONE, 3000), rng.integers(-ONE, ONE, 1000)])
+    assert fixed.np_exp_safe(xs).tolist() == [ref_exp_safe(int(x)) for x in xs]
+
+
+def test_exp_safe_long_column_in_sorted_chunks():
+    # Longer than one chunk: the column is ordered by |x| and each chunk stops after its last nonzero
+    # term; both Taylor multiplication forms (small and large |x|) occur; order restored.
+    rng = np.random.default_rng(6)
+    xs = np.concatenate([rng.integers(-6 * ONE, 6 * ONE, 30000), rng.integers(-22 * ONE, 22 * ONE, 6000),
+                         rng.integers(-(1 << 20), 1 << 20, 4000), [0, ONE, -ONE]])
+    rng.shuffle(xs)
+    assert len(xs) > fixed._CHUNK
     assert fixed.np_exp_safe(xs).tolist() == [ref_exp_safe(int(x)) for x in xs]
 
 
@@ -447,3 +477,37 @@ def test_files_are_written_atomically(tmp_path):
     with pytest.raises(ConsensusInputError, match="bonds.parquet"):
         run_consensus_files(inputs, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+# ---------------------------------------------------------------- the dense and the sparse edge paths
+
+@pytest.mark.parametrize("path", ["dense", "sparse"])
+@pytest.mark.parametrize("mode", ["classic", "yuma3", "yuma3_liquid"])
+def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path, mode):
+    """Both edge paths are forced on the random epochs of test_consensus_properties (absent entries,
+    explicit zeros, masks, every bonds penalty and κ): each must equal the literal reference. Dense runs
+    one-epoch chunks (any n) and multi-epoch chunks of epochs that share n."""
+    from test_consensus_properties import check_batch, random_epoch
+
+    ran = {"dense": 0}
+    dense_edge_steps = epoch_module.dense_edge_steps
+
+    def counted(*args):
+        ran["dense"] += 1
+        return dense_edge_steps(*args)
+
+    monkeypatch.setattr(epoch_module, "dense_edge_steps", counted)
+    monkeypatch.setattr(epoch_module, "DENSE_MIN_FILL", 0.0 if path == "dense" else 2.0)
+    rng = np.random.default_rng(31 + len(mode))
+    cases = [random_epoch(rng, netuid, yuma3=mode != "classic", liquid=mode == "yuma3_liquid")
+             for netuid in range(40)]
+    by_n: dict[int, list] = {}
+    for case in cases:
+        by_n.setdefault(len(case.neurons), []).append(case)
+    for same_n in by_n.values():  # default chunks: several epochs of one n per chunk
+        check_batch(same_n)
+    monkeypatch.setattr(epoch_module, "CHUNK_EDGES", 1)  # one epoch per chunk
+    check_batch(cases)
+    monkeypatch.setattr(epoch_module, "EDGE_STEP_THREADS", 2)  # chunks on two threads, results in order
+    check_batch(cases)
+    assert (ran["dense"] > 0) == (path == "dense")

@@ -11,6 +11,9 @@ the batch, grouped by `eid`. Edge steps (§2.5–§2.10) work on whole Int64 col
 whole epochs (~0.5M edges, so each pass stays in the CPU caches): per-neuron values reach edges by
 gathering on `vid`/`mid`, row and column sums are group sums over them, and two edge sets are aligned
 by merging their sorted keys. No Python loop runs over epochs, uids or edges, only over chunks.
+A chunk of epochs that share n and whose weights are dense (the usual subnet) runs on a dense grid
+[epoch, validator, miner] instead (`dense_edge_steps`): the same rules, with broadcasts and axis sums in
+place of gathers and group sums, and the median's sort along the validator axis.
 
 All epoch quantities are I32F32 bits in Int64 columns (suffix `_bits`), computed with the exact
 integer helpers of `fixed.py`; outputs are u16 and rao exactly as the chain stores them.
@@ -19,6 +22,8 @@ Commit-reveal masking (§2.5.5) and mechanism aggregation (§5.3) are outside th
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -30,6 +35,7 @@ from tasks.consensus.fixed import (
     fx_div,
     fx_normalize,
     np_fx_div,
+    np_fx_div_by,
     np_fx_mul,
     np_fx_normalize,
     np_int_normalize,
@@ -41,7 +47,7 @@ from tasks.consensus.fixed import (
     u16_proportion_bits,
 )
 from tasks.consensus.median import median_by_group_of_members
-from tasks.consensus.validate import IndexedBatch, index_batch
+from tasks.consensus.validate import EdgeTable, IndexedBatch, index_batch
 
 KEY = list(EPOCH_KEY)
 
@@ -90,7 +96,7 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
     nr = median_stake(nr).collect()
 
     keys = nr.select(*KEY, "uid")
-    chunks = [edge_steps(*chunk, keys) for chunk in epoch_chunks(batch, nr)]
+    chunks = run_chunks(batch, nr, keys)
     per_neuron = {name: np.concatenate([c.neurons[name] for c in chunks]) for name in EdgeResults.NEURON_COLUMNS}
     nr = nr.with_columns(**{name: pl.Series(v) for name, v in per_neuron.items()})
     paid = emission(dividends(nr.lazy()))
@@ -100,6 +106,26 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
 # Epochs are processed in chunks of about this many edges: whole-column passes then stay within the
 # CPU caches and memory stays bounded; a chunk is itself a columnar batch of many epochs.
 CHUNK_EDGES = 1 << 19
+
+# Chunks are independent: with more than one thread they run concurrently (NumPy releases the GIL in
+# its array loops). One by default: the figures and tests are single-threaded.
+EDGE_STEP_THREADS = 1
+
+
+def run_chunks(batch: IndexedBatch, nr: pl.DataFrame, keys: pl.DataFrame) -> list[EdgeResults]:
+    """`edge_steps` of every chunk, in order; at most 2·threads chunks are built ahead (bounded memory)."""
+    chunks = epoch_chunks(batch, nr)
+    if EDGE_STEP_THREADS <= 1:
+        return [edge_steps(*chunk, keys) for chunk in chunks]
+    results, pending = [], deque()
+    with ThreadPoolExecutor(EDGE_STEP_THREADS) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(edge_steps, *chunk, keys))
+            if len(pending) >= 2 * EDGE_STEP_THREADS:
+                results.append(pending.popleft().result())
+        results.extend(future.result() for future in pending)
+    return results
+
 
 # Per-neuron inputs of the edge steps (§2.5–§2.10).
 _EDGE_STEP_INPUTS = ("permit_mask", "new_permit", "is_owner", "last_update", "block_at_registration", "offset",
@@ -132,30 +158,39 @@ class ChunkNeurons:
 def epoch_chunks(batch: IndexedBatch, nr: pl.DataFrame, chunk_edges: int | None = None):
     """Split the batch into runs of whole epochs with ~chunk_edges weight and bond edges each:
     (ChunkNeurons, weight Edges, bond Edges, first nid), with `vid`, `mid` and `offset` re-based to the
-    chunk (edges are sorted by vid, hence by epoch)."""
+    chunk."""
     chunk_edges = chunk_edges or CHUNK_EDGES
     n_epochs = batch.epochs.height
-    w_eid, b_eid = batch.weights.get_column("eid").to_numpy(), batch.bonds.get_column("eid").to_numpy()
-    edges_per_epoch = np.bincount(w_eid, minlength=n_epochs) + np.bincount(b_eid, minlength=n_epochs)
+    edges_per_epoch = (batch.weights.stop - batch.weights.start) + (batch.bonds.stop - batch.bonds.start)
     neurons_per_epoch = np.bincount(nr.get_column("eid").to_numpy(), minlength=n_epochs)
     cumulative = np.cumsum(edges_per_epoch + neurons_per_epoch)
     bounds = np.searchsorted(cumulative, np.arange(chunk_edges, cumulative[-1], chunk_edges), side="right")
     bounds = np.unique(np.r_[0, bounds, n_epochs])
     first_nid = np.r_[0, np.cumsum(neurons_per_epoch)]
     columns = {name: nr.get_column(name).to_numpy() for name in _EDGE_STEP_INPUTS}
-    weights = Edges(*(batch.weights.get_column(c).to_numpy() for c in ("vid", "mid", "weight")))
-    bonds = Edges(*(batch.bonds.get_column(c).to_numpy() for c in ("vid", "mid", "bond")))
     for e0, e1 in zip(bounds[:-1], bounds[1:], strict=True):
         n0, n1 = int(first_nid[e0]), int(first_nid[e1])
         part = {name: col[n0:n1] for name, col in columns.items()}
         part["offset"] = part["offset"] - n0
-        yield (ChunkNeurons(part, first_nid[e0:e1] - n0), _chunk_of(weights, w_eid, e0, e1, n0),
-               _chunk_of(bonds, b_eid, e0, e1, n0), n0)
+        epoch_start = first_nid[e0:e1] - n0
+        yield (ChunkNeurons(part, epoch_start), _chunk_of(batch.weights, e0, e1, epoch_start),
+               _chunk_of(batch.bonds, e0, e1, epoch_start), n0)
 
 
-def _chunk_of(edges: Edges, eid: np.ndarray, e0: int, e1: int, first_nid: int) -> Edges:
-    lo, hi = np.searchsorted(eid, [e0, e1])
-    return Edges(edges.vid[lo:hi] - first_nid, edges.mid[lo:hi] - first_nid, edges.value[lo:hi])
+def _chunk_of(table: EdgeTable, e0: int, e1: int, epoch_start: np.ndarray) -> Edges:
+    """The edges of epochs e0..e1−1 with chunk rows vid = epoch start + validator uid (mid likewise)."""
+    start, stop = table.start[e0:e1], table.stop[e0:e1]
+    filled = stop > start
+    first, last = start[filled], stop[filled]
+    if len(first) and (first[1:] == last[:-1]).all():  # one run of rows (the usual layout)
+        rows = slice(int(first[0]), int(last[-1]))
+        columns = (table.validator_uid[rows], table.miner_uid[rows], table.value[rows])
+    else:
+        columns = tuple(np.concatenate([col[a:b] for a, b in zip(first, last, strict=True)] or [col[:0]])
+                        for col in (table.validator_uid, table.miner_uid, table.value))
+    offset = np.repeat(epoch_start, stop - start)
+    validator, miner, value = columns
+    return Edges(offset + validator, offset + miner, value.astype(np.int64))
 
 
 class EdgeResults(NamedTuple):
@@ -169,7 +204,11 @@ class EdgeResults(NamedTuple):
 
 def edge_steps(nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int, keys: pl.DataFrame
                ) -> EdgeResults:
-    """§2.5–§2.10 over one chunk: weights, consensus, clipping, trust, incentive, bonds, dividends."""
+    """§2.5–§2.10 over one chunk: weights, consensus, clipping, trust, incentive, bonds, dividends.
+    A chunk of same-size epochs with dense weights runs on the dense grid instead (`dense_edge_steps`)."""
+    grid = dense_grid(nr, weights, bonds)
+    if grid is not None:
+        return dense_edge_steps(grid, nr, weights, bonds, first_nid, keys)
     w = normalized_weights(weights, nr)
     nr = nr.with_columns(consensus_bits=consensus(w, nr))
     clipped = clipped_weights(w, nr)
@@ -527,3 +566,219 @@ def bond_outputs(parts: list[Edges], nr: ChunkNeurons, keys: pl.DataFrame, first
         miner_uid=keys.get_column("uid").gather(mid), bond=pl.Series(stored.value[order]))
     schema = EPOCH_BONDS_OUT.polars_schema()
     return out.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+# ---------------------------------------------------------------- the dense layout of a regular chunk
+
+# A chunk whose epochs all have the same n, and whose weight edges fill at least this share of the grid
+# (epochs × rows used × columns used), runs on dense [epoch, validator row, miner column] arrays: gathers,
+# group sums, merges and the median's sort become broadcasts, axis sums and a sort along one axis.
+DENSE_MIN_FILL = 0.5
+
+
+class Grid(NamedTuple):
+    """The dense layout of a chunk: E epochs of n uids each; `rows`/`cols` the uids that have any weight
+    or bond edge as validator/miner. Per-uid columns become [E, rows, 1] (`by_row`) or [E, 1, cols]
+    (`by_col`)."""
+
+    n_epochs: int
+    n: int
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.n_epochs, len(self.rows), len(self.cols)
+
+    def per_epoch(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(self.n_epochs, self.n)
+
+    def by_row(self, values: np.ndarray) -> np.ndarray:
+        return self.per_epoch(values)[:, self.rows, None]
+
+    def by_col(self, values: np.ndarray) -> np.ndarray:
+        return self.per_epoch(values)[:, None, self.cols]
+
+    def scatter(self, edges: Edges) -> tuple[np.ndarray, np.ndarray | None]:
+        """(values, present) on the grid, 0 / False where the matrix has no entry (present None: all are)."""
+        shape = self.shape
+        cells = shape[0] * shape[1] * shape[2]
+        if len(edges.vid) == cells:  # sorted, unique keys inside the grid: every cell, in grid order
+            return edges.value.reshape(shape), None
+        # Cell of each edge from two small tables over the chunk's rows (nid): validator → epoch·rows + row,
+        # miner → column; no division per edge.
+        row_at = np.zeros((self.n_epochs, self.n), np.int64)
+        row_at[:, self.rows] = np.arange(shape[0] * shape[1]).reshape(shape[0], shape[1])
+        col_at = np.zeros((self.n_epochs, self.n), np.int64)
+        col_at[:, self.cols] = np.arange(shape[2])
+        position = row_at.ravel()[edges.vid] * shape[2] + col_at.ravel()[edges.mid]
+        values = np.zeros(cells, np.int64)
+        values[position] = edges.value
+        present = np.zeros(cells, bool)
+        present[position] = True
+        return values.reshape(shape), present.reshape(shape)
+
+
+def dense_grid(nr: ChunkNeurons, weights: Edges, bonds: Edges) -> Grid | None:
+    """The chunk's grid if its epochs share n and its weights fill at least DENSE_MIN_FILL of it."""
+    n_epochs = len(nr.epoch_start)
+    n = nr.height // n_epochs
+    if n * n_epochs != nr.height or not np.array_equal(nr.epoch_start, np.arange(n_epochs) * n):
+        return None
+    rows = np.zeros(nr.height, bool)
+    cols = np.zeros(nr.height, bool)
+    for edges in (weights, bonds):
+        rows[edges.vid[np.r_[True, edges.vid[1:] != edges.vid[:-1]]] if len(edges.vid) else []] = True
+        cols[edges.mid] = True
+    grid = Grid(n_epochs, n, np.flatnonzero(rows.reshape(n_epochs, n).any(axis=0)),
+                np.flatnonzero(cols.reshape(n_epochs, n).any(axis=0)))
+    cells = n_epochs * len(grid.rows) * len(grid.cols)
+    if cells == 0 or len(weights.vid) < DENSE_MIN_FILL * cells:
+        return None
+    return grid
+
+
+def dense_edge_steps(grid: Grid, nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int,
+                     keys: pl.DataFrame) -> EdgeResults:
+    """§2.5–§2.10 over one chunk on the dense grid; the same rules as `edge_steps`, entry for entry.
+    An entry absent from a sparse matrix is a 0 on the grid; `present` masks keep the distinctions the
+    sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
+    row, col = grid.by_row, grid.by_col
+
+    # §2.5 weights: masked, then row-normalised (masked entries are absent: 0, not present).
+    # (Masks multiply: np.where is several times slower than a product with a bool array.)
+    raw, scattered = grid.scatter(weights)
+    present = (row(nr["last_update"]) > col(nr["block_at_registration"])) & row(nr["permit_mask"])
+    present &= (grid.rows[:, None] != grid.cols[None, :]) | row(nr["is_owner"])
+    if scattered is not None:
+        present &= scattered
+    raw = raw * present
+    w = np_fx_div_by(raw, raw.sum(axis=2, keepdims=True))  # integer entries: ⌊v·2^32/Σv⌋ (`np_int_normalize`)
+
+    # §2.6 consensus.
+    consensus_bits = np.zeros(nr.height, np.int64)
+    grid.per_epoch(consensus_bits)[:, grid.cols] = dense_consensus(grid, w, nr)
+    c = col(consensus_bits)
+
+    # §2.7 clipping, trust, rank, incentive. A removed entry (w > C = 0) has w̄ = min(w, 0) = 0, as has an
+    # absent one, so sums over the grid equal sums over the kept entries.
+    clipped = np.minimum(w, c)
+    trust_bits = np.zeros(nr.height, np.int64)
+    grid.per_epoch(trust_bits)[:, grid.rows] = clipped.sum(axis=2)
+    active = row(nr["active_stake_bits"])
+    rank = np.zeros(nr.height, np.int64)
+    grid.per_epoch(rank)[:, grid.cols] = np_fx_mul(clipped, active).sum(axis=1)  # ⊗ is exact: either order
+    incentive_bits = np_fx_normalize(rank, nr.epoch_sum(rank))
+
+    # §2.8 bond weights (W^B entries: `wb_present`) and the masked old bonds.
+    beta = row(nr["bonds_penalty_bits"])
+    yuma3 = grid.per_epoch(nr["yuma3_enabled"])[:, 0]
+    liquid = yuma3 & grid.per_epoch(nr["liquid_alpha_enabled"])[:, 0]
+    if (beta == ONE).all() and not liquid.any():  # W^B = W̄ (the entries only matter for liquid alpha)
+        wb, wb_present = clipped, None
+    else:
+        kept = present & ((w == 0) | (c != 0))  # removed: w > C_j = 0
+        interpolated = w + np_fx_mul(np.where(kept, clipped, 0) - w, beta)
+        wb_present = present & ((beta == 0) | ((beta == ONE) & kept)
+                                | ((beta != 0) & (beta != ONE) & (interpolated > 0)))
+        wb = np.where(wb_present, np.where(beta == 0, w, np.where(beta == ONE, clipped, interpolated)), 0)
+    old, old_present = grid.scatter(bonds)
+    old_kept = row(nr["last_tempo"]) > col(nr["block_at_registration"])
+    old = old * (old_kept if old_present is None else old_kept & old_present)
+
+    dividend_bits = np.zeros(nr.height, np.int64)
+    stored = np.zeros(grid.shape, np.uint16)
+    incentive = col(incentive_bits)
+    for model, epochs in ((dense_classic, ~yuma3), (dense_yuma3, yuma3)):
+        if not epochs.any():
+            continue
+        part = slice(None) if epochs.all() else np.flatnonzero(epochs)
+        d, stored[part] = model(grid, nr, part, wb[part], None if wb_present is None else wb_present[part],
+                                old[part], incentive[part], consensus_bits)
+        grid.per_epoch(dividend_bits)[np.ix_(np.arange(grid.n_epochs)[part], grid.rows)] = d
+
+    # §2.12: stored rows of uids with a new permit, nonzero entries, in (vid, mid) order (the grid's).
+    stored *= row(nr["new_permit"])
+    nonzero = stored > 0
+    shape = grid.shape
+    counts = nonzero.sum(axis=(1, 2))
+    schema = EPOCH_BONDS_OUT.polars_schema()
+    bond_frame = pl.DataFrame({
+        **{k: np.repeat(keys.get_column(k).to_numpy()[first_nid + nr.epoch_start], counts) for k in KEY},
+        "validator_uid": np.broadcast_to(grid.rows.astype(np.uint16)[None, :, None], shape)[nonzero],
+        "miner_uid": np.broadcast_to(grid.cols.astype(np.uint16)[None, None, :], shape)[nonzero],
+        "bond": stored[nonzero]})
+    return EdgeResults(
+        {"consensus_bits": consensus_bits, "validator_trust_bits": trust_bits, "incentive_bits": incentive_bits,
+         "raw_dividend_bits": dividend_bits},
+        bond_frame.select([pl.col(c).cast(t) for c, t in schema.items()]))
+
+
+def dense_consensus(grid: Grid, w: np.ndarray, nr: ChunkNeurons) -> np.ndarray:
+    """§2.6 on the grid: the rule of `median._median_of_sorted` per column, the positive scores of V
+    sorted along the validator axis (packed with their row, so the row's stake can be found)."""
+    sigma = grid.per_epoch(nr["median_stake_bits"])[:, grid.rows]  # [E, rows]
+    n_epochs, n_rows, _ = grid.shape
+    row_bits = max(int(n_rows - 1).bit_length(), 1)
+    # Entries of validators outside V count as score 0 with no stake (they are not in the median).
+    packed = ((w * (sigma[:, :, None] > 0)) << row_bits) | np.arange(n_rows)[None, :, None]
+    packed = np.sort(packed.transpose(0, 2, 1), axis=2)  # [E, cols, rows], ascending scores
+    score = packed >> row_bits
+    stake = np.take(sigma, (packed & ((1 << row_bits) - 1)) + (np.arange(n_epochs) * n_rows)[:, None, None])
+    stake *= score > 0
+    running = np.cumsum(stake, axis=2)
+    total = grid.per_epoch(nr["median_total_bits"])[:, :1]  # S per epoch, [E, 1]
+    minority = total - grid.per_epoch(nr["kappa_bits"])[:, :1]  # μ = S − κ
+    zero_mass = total - running[:, :, -1]  # Z: V's stake at score 0, [E, cols]
+    over = (running + (zero_mass - minority)[:, :, None] > 0) & (score > 0)  # Z + cum > μ
+    first_over = over.argmax(axis=2)[:, :, None]
+    median = np.where(np.take_along_axis(over, first_over, axis=2)[:, :, 0],
+                      np.take_along_axis(score, first_over, axis=2)[:, :, 0], score[:, :, -1])
+    return np.where((zero_mass > 0) & (zero_mass > minority), 0, median)
+
+
+def dense_classic(grid: Grid, nr: ChunkNeurons, part, wb: np.ndarray, wb_present: np.ndarray, old: np.ndarray,
+                  incentive: np.ndarray, consensus_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`classic_bonds_and_dividends` on the grid's epochs `part`: (d per [epoch, row], stored u16)."""
+    active = grid.by_row(nr["active_stake_bits"])[part]
+    alpha = grid.by_row(nr["ema_alpha_bits"])[part]
+    # Every x below is ≥ 0 and its divisor is a column sum or maximum of x, so x = 0 wherever the divisor is
+    # 0: `np_fx_div_by` then equals `np_int_normalize` / `np_fx_normalize` / `np_fx_div` entry for entry.
+    old = np_fx_div_by(old, old.sum(axis=1, keepdims=True))
+    delta = np_fx_mul(wb, active)
+    delta = np_fx_div_by(delta, delta.sum(axis=1, keepdims=True))
+    ema = np_fx_mul(delta, alpha) + np_fx_mul(old, ONE - alpha)
+    ema = np.maximum(ema, 0)  # entries ≤ 0 are dropped
+    ema = np_fx_div_by(ema, ema.sum(axis=1, keepdims=True))
+    d = np_fx_mul(ema, incentive).sum(axis=2)  # ⊗ is exact: either order
+    return d, np_to_u16(np_fx_div_by(ema, ema.max(axis=1, keepdims=True)))
+
+
+def dense_yuma3(grid: Grid, nr: ChunkNeurons, part, wb: np.ndarray, wb_present: np.ndarray, old: np.ndarray,
+                incentive: np.ndarray, consensus_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`yuma3_bonds_and_dividends` on the grid's epochs `part`: (d per [epoch, row], stored u16)."""
+    per_epoch = grid.per_epoch
+    old = np_u16_proportion_bits(old)
+    liquid = (per_epoch(nr["liquid_alpha_enabled"])[part, 0]
+              & (per_epoch(consensus_bits)[part] > 0).any(axis=1))
+    ema = np.empty_like(wb)
+    if liquid.any():
+        # §3: α per W^B entry; E = min(1, (1 − α) ⊗ B ⊕ max(0, α ⊗ W^B)) on W^B's entries only. Computed
+        # over the whole grid of the liquid epochs (k, lo, hi per epoch broadcast), then masked.
+        some = slice(None) if liquid.all() else liquid
+        w_l, b_l = wb[some], old[some]
+        per_epoch_param = {name: per_epoch(nr[name])[part][some][:, :1, None]
+                           for name in ("steepness_bits", "alpha_low_bits", "alpha_high_bits")}
+        alpha = np_liquid_alpha(w_l, b_l, grid.by_col(consensus_bits)[part][some],
+                                per_epoch_param["steepness_bits"], per_epoch_param["alpha_low_bits"],
+                                per_epoch_param["alpha_high_bits"])
+        ema[some] = np.minimum(np_fx_mul(b_l, ONE - alpha) + np.maximum(np_fx_mul(alpha, w_l), 0), ONE) \
+            * wb_present[some]
+    if not liquid.all():
+        alpha_b = grid.by_row(nr["ema_alpha_bits"])[part][~liquid]
+        ema[~liquid] = np_fx_mul(wb[~liquid], alpha_b) + np_fx_mul(old[~liquid], ONE - alpha_b)
+    ema = np.maximum(ema, 0)  # entries ≤ 0 are dropped
+    normalized = np_fx_div_by(ema, ema.sum(axis=1, keepdims=True))  # ema ≥ 0: as `np_fx_div`
+    bond_value = np_fx_mul(normalized, incentive).sum(axis=2)
+    d = np_fx_mul(bond_value, grid.per_epoch(nr["active_stake_bits"])[part][:, grid.rows])
+    return d, np_to_u16(ema)

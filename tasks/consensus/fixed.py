@@ -97,14 +97,15 @@ def np_two_pow64_over(s: np.ndarray) -> np.ndarray:
     """⌊2^64 / S⌋ = 1 ⊘ s in I32F32 bits, for 2^32 ≤ S < 2^61.
 
     A float64 estimate is corrected with the exact remainder r = 2^64 − q·S, computed in wrapping Int64
-    arithmetic (2^64 ≡ 0); |r| stays far below 2^63, so the wrapped value is the true one.
+    arithmetic (2^64 ≡ 0); |r| stays far below 2^63, so the wrapped value is the true one. The estimate's
+    relative error is below 2^−51 and the quotient at most 2^32, so it is off by at most one: one
+    correction step suffices (checked below).
     """
     s = s.astype(np.int64, copy=False)
     q = np.floor(18446744073709551616.0 / s.astype(np.float64)).astype(np.int64)
     with np.errstate(over="ignore"):
-        for _ in range(2):
-            r = -(q * s)  # = 2^64 - q·S modulo 2^64
-            q = q - (r < 0) + (r >= s)
+        r = -(q * s)  # = 2^64 - q·S modulo 2^64
+        q = q - (r < 0) + (r >= s)
         r = -(q * s)
     assert not ((r < 0) | (r >= s)).any(), "1/x correction did not converge"
     return q
@@ -116,12 +117,21 @@ def np_exp_safe(x: np.ndarray) -> np.ndarray:
     1 + x + Σ_{i=2..31} term_i with term_i = ⌊term_{i−1} ⊗ x⌋ ⊘ i (each step truncated), and for x < 0
     the reciprocal 1 ⊘ exp(|x|). No term overflows for |x| ≤ 20, so the error branch never fires.
 
-    The 30 steps run over cache-sized chunks of the column, so their temporaries stay in cache.
+    The steps run over cache-sized chunks of the column, so their temporaries stay in cache. A long
+    column is first ordered by |x| (a radix sort of its top bits): each chunk then holds similar |x|, and
+    `_taylor_exp` stops at the last term that can be nonzero in the chunk (small |x| need few terms).
     """
     x = np.clip(np.asarray(x, dtype=np.int64), -EXP_ARG_LIMIT, EXP_ARG_LIMIT)
+    magnitude = np.abs(x)
+    order = None
+    if len(x) > _CHUNK:
+        order = np.argsort((magnitude >> 27).astype(np.uint16), kind="stable")  # |x| < 2^37: 10 bits
+        magnitude = magnitude[order]
     result = np.empty_like(x)
     for lo in range(0, len(x), _CHUNK):
-        result[lo:lo + _CHUNK] = _taylor_exp(np.abs(x[lo:lo + _CHUNK]))
+        result[lo:lo + _CHUNK] = _taylor_exp(magnitude[lo:lo + _CHUNK])
+    if order is not None:
+        result[order] = result.copy()
     neg = x < 0
     if neg.any():
         result[neg] = np_two_pow64_over(result[neg])
@@ -134,12 +144,35 @@ _CHUNK = 1 << 15
 
 
 def _taylor_exp(op: np.ndarray) -> np.ndarray:
-    """1 + op + Σ_{i=2..31} term_i, term_i = ⌊⌊term_{i−1}·op/2^32⌋ / i⌋ (`np_mul_wide` written in place)."""
+    """1 + op + Σ_{i=2..31} term_i, term_i = ⌊⌊term_{i−1}·op/2^32⌋ / i⌋ (`np_mul_wide` written in place).
+
+    When the chunk's terms stay small enough, op is split instead (op = h·2^16 + l, fixed over the loop):
+    ⌊T·op/2^32⌋ = ⌊(T·h + ⌊T·l/2^16⌋)/2^16⌋, exact while T·h < 2^63. Every truncated term is at most
+    2^32·m^i/i! for m = max(op)/2^32, which bounds T before the loop (with a factor-2 margin for floats)."""
     result = op + ONE
     term = op.copy()
     part = np.empty_like(op)
-    low = np.empty_like(op)
+    m = float(op.max()) / ONE if len(op) else 0.0
+    peak = bound = m
+    last = 1  # terms after `last` are 0 in the whole chunk (bound < 1/4, and they only shrink)
     for i in range(2, TAYLOR_LAST_TERM + 1):
+        bound = bound * m / i
+        peak = max(peak, bound)
+        if bound * ONE >= 0.25:
+            last = i
+    high = op >> 16
+    if len(op) and (peak + 1.0) * ONE * (float(high.max()) + 1.0) < 2.0 ** 62:
+        low = op & 0xFFFF
+        for i in range(2, last + 1):
+            np.multiply(term, low, out=part)
+            part >>= 16
+            term *= high
+            term += part
+            term //= i << 16  # ⌊⌊v/2^16⌋/i⌋ = ⌊v/(2^16·i)⌋ for v ≥ 0
+            result += term
+        return result
+    low = np.empty_like(op)
+    for i in range(2, last + 1):
         np.right_shift(term, 16, out=part)
         np.bitwise_and(part, 0xFFFF, out=part)
         part *= op
@@ -158,7 +191,8 @@ def _taylor_exp(op: np.ndarray) -> np.ndarray:
 
 def np_liquid_alpha(w: np.ndarray, b: np.ndarray, c: np.ndarray, k: np.ndarray,
                     lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Per-edge EMA rate α (spec §3, subtensor `alpha_sigmoid`), all arguments I32F32 bits per edge.
+    """Per-edge EMA rate α (spec §3, subtensor `alpha_sigmoid`), all arguments I32F32 bits per edge
+    (arrays that broadcast together, e.g. per-epoch k, lo, hi against a grid of edges).
 
     Δbuy = clamp(w − c, 0, 1), Δsell = clamp(b − w, 0, 1), Δ = Δbuy if w ≥ b else Δsell;
     sig = 1 ⊘ (1 ⊕ exp_safe(k ⊗ (Δ − ½))); α = clamp(lo ⊕ sig ⊗ (hi − lo), lo, hi).
@@ -166,7 +200,8 @@ def np_liquid_alpha(w: np.ndarray, b: np.ndarray, c: np.ndarray, k: np.ndarray,
     diff_buy = np.clip(w - c, 0, ONE)
     diff_sell = np.clip(b - w, 0, ONE)
     delta = np.where(w >= b, diff_buy, diff_sell)
-    sig = np_two_pow64_over(ONE + np_exp_safe(np_mul_wide(k, delta - HALF)))
+    x = np_mul_wide(k, delta - HALF)
+    sig = np_two_pow64_over(ONE + np_exp_safe(x.ravel()).reshape(x.shape))
     span = hi - lo
     # sig ⊗ (hi − lo) by the 16-bit split (both ≤ 2^32).
     prod = (sig * (span >> 16) + ((sig * (span & 0xFFFF)) >> 16)) >> 16
@@ -200,6 +235,26 @@ def np_fx_div(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return q
 
 
+def np_fx_div_by(x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """`np_fx_div` where `s` is a small array broadcast over `x` (a sum or maximum per row or column of a
+    grid), for 0 ≤ X < 2^47, 0 ≤ S < 2^47 and quotients Q = X·2^32/S below 2^40 (normalisations: ≤ 2^32).
+
+    The reciprocal is taken once per divisor and scaled down by (1 − 2^−45), so each entry costs a
+    multiplication instead of a division and the estimate is always a little low: with the float
+    roundings (relative error < 3·2^−53) it lies in (Q − 2^−4, Q) for 0 < Q < 2^40 (and is 0 for Q = 0),
+    so its truncation is ⌊Q⌋ or ⌊Q⌋ − 1, and one exact remainder test corrects it. The remainder
+    X·2^32 − q·S is small, so its value in wrapping Int64 arithmetic is the true one."""
+    positive = s > 0
+    divisor = np.where(positive, s, 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # entries over S = 0 are discarded below
+        q = (x.astype(np.float64) * ((4294967296.0 * (1.0 - 2.0 ** -45)) / divisor)).astype(np.int64)
+        r = (x << 32) - q * divisor  # exact: 0 ≤ r < 2·S
+    q += r >= divisor
+    if not positive.all():
+        q *= positive
+    return q
+
+
 def np_fx_normalize(x: np.ndarray, total: np.ndarray) -> np.ndarray:
     """x ⊘ Σx where the sum is > 0, else x unchanged (as `fx_normalize`)."""
     return np.where(total > 0, np_fx_div(x, total), x)
@@ -218,5 +273,7 @@ def np_to_u16(x: np.ndarray) -> np.ndarray:
 
 
 def np_u16_proportion_bits(u: np.ndarray) -> np.ndarray:
-    """⌊u·2^32/65535⌋ (as `u16_proportion_bits`)."""
-    return (u.astype(np.int64) << 32) // U16_MAX
+    """⌊u·2^32/65535⌋ (as `u16_proportion_bits`) for 0 ≤ u ≤ 65535, without a division: 2^32 = 65535·65537 + 1,
+    so ⌊u·2^32/65535⌋ = u·65537 + ⌊u/65535⌋, and ⌊u/65535⌋ is 1 only at u = 65535."""
+    u = u.astype(np.int64)
+    return u * 65537 + (u == U16_MAX)

@@ -31,14 +31,13 @@ class ConsensusInputError(SchemaError):
 class IndexedBatch(NamedTuple):
     """A validated batch. `epochs`: one row per epoch sorted by key, with `eid` (0..E−1).
     `neurons`: sorted by (eid, uid), with `eid`, `nid` (row index), `offset` (the epoch's first nid)
-    and `n`. `weights` / `bonds`: one row per edge sorted by (vid, mid), with Int64 `eid`,
-    `vid` = offset + validator_uid, `mid` = offset + miner_uid and the u16 value as Int64
-    (`weight` / `bond`). `frames`: the four validated input frames."""
+    and `n`. `weights` / `bonds`: `EdgeTable`s (edges per epoch, sorted by validator and miner uid).
+    `frames`: the four validated input frames."""
 
     epochs: pl.DataFrame
     neurons: pl.DataFrame
-    weights: pl.DataFrame
-    bonds: pl.DataFrame
+    weights: EdgeTable
+    bonds: EdgeTable
     frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
 
 
@@ -107,8 +106,9 @@ def _check_epoch_parameters(epochs: pl.DataFrame) -> None:
         (pl.col("activity_cutoff_factor_milli") > MAX_ACTIVITY_CUTOFF_FACTOR_MILLI,
          "activity_cutoff_factor_milli {activity_cutoff_factor_milli} is out of range (at most 2^40)"),
     ]
-    for condition, problem in checks:
-        bad = _first(epochs.filter(condition))
+    flags = epochs.select([condition.any().alias(str(k)) for k, (condition, _) in enumerate(checks)]).row(0)
+    for (condition, problem), failed in zip(checks, flags, strict=True):
+        bad = _first(epochs.filter(condition)) if failed else None
         if bad:
             _fail("epochs", bad, problem.format(**bad))
 
@@ -131,11 +131,9 @@ def _epoch_runs(table: str, frame: pl.DataFrame, codes: np.ndarray, extra: tuple
     A row whose epoch has no row in epochs is an error."""
     if not frame.height:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    change = np.zeros(frame.height - 1, dtype=bool)
-    for c in KEY:
-        col = frame.get_column(c).to_numpy()
-        change |= col[1:] != col[:-1]
-    starts = np.r_[0, np.flatnonzero(change) + 1]
+    # In Polars: the key columns are compared where they are (no NumPy copies of tens of millions of rows).
+    change = frame.select(pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in KEY]))
+    starts = change.to_series().arg_true().to_numpy().astype(np.int64)
     run_codes = _codes_of(frame[starts])
     run_eid = np.searchsorted(codes, run_codes)
     found = (run_eid < len(codes)) & (codes[np.minimum(run_eid, len(codes) - 1)] == run_codes)
@@ -198,56 +196,74 @@ def _check_total_stake(nr: pl.DataFrame) -> None:
 _SLICE_ROWS = 1 << 18  # rows per slice of the edge pass: its temporaries stay in the CPU caches
 
 
+class EdgeTable(NamedTuple):
+    """One validated edge table: per edge the validator uid, miner uid and value (NumPy, as stored), and
+    per epoch (`eid`) the rows [start, stop) of its edges, which are sorted by (validator_uid, miner_uid).
+    The engine builds global rows (vid, mid) chunk by chunk, so no per-edge index column is materialised."""
+
+    validator_uid: np.ndarray
+    miner_uid: np.ndarray
+    value: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+
+
 def _index_edges(table: str, edges: pl.DataFrame, value: str, params: pl.DataFrame, codes: np.ndarray,
-                 nr: pl.DataFrame, *, check_row_order: bool) -> pl.DataFrame:
-    """Edges with `eid`, `vid`, `mid` and the value (Int64), sorted by (vid, mid); checks uids < n,
-    the row order of weights and duplicates. One pass over cache-sized slices; the input is sorted
-    only if it is not in key order already."""
+                 nr: pl.DataFrame, *, check_row_order: bool) -> EdgeTable:
+    """Edges located per epoch; checks uids < n, the row order of weights and duplicates. One pass over
+    cache-sized slices. When every epoch's rows are one run in (validator_uid, miner_uid) order (the
+    usual layout, in any epoch order) the input columns are used as they are; otherwise they are sorted."""
     extra = ("validator_uid", "miner_uid")
-    counts = np.bincount(nr.get_column("eid").to_numpy(), minlength=params.height)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    size = max(nr.height, 1)
+    n_epochs = params.height
+    counts = np.bincount(nr.get_column("eid").to_numpy(), minlength=n_epochs)
     height = edges.height
     starts, run_eid = _epoch_runs(table, edges, codes, extra)
     bounds = np.r_[starts, height]
     validator_col = edges.get_column("validator_uid").to_numpy()
     miner_col = edges.get_column("miner_uid").to_numpy()
     value_col = edges.get_column(value).to_numpy()
-    eid, vid, mid, values = (np.empty(height, np.int64) for _ in range(4))
-    ordered = True  # keys strictly increasing so far: sorted and free of duplicates
+    # Keys increasing inside every run of one epoch (only run starts may step back).
+    runs_ordered = True
     for lo in range(0, height, _SLICE_ROWS):
         hi = min(lo + _SLICE_ROWS, height)
         r0 = np.searchsorted(bounds, lo, side="right") - 1
         r1 = np.searchsorted(bounds, hi, side="left")
-        e = np.repeat(run_eid[r0:r1], np.diff(np.clip(bounds[r0:r1 + 1], lo, hi)))
-        n = counts[e]
+        n = np.repeat(counts[run_eid[r0:r1]], np.diff(np.clip(bounds[r0:r1 + 1], lo, hi)))
         for name, col in (("validator_uid", validator_col), ("miner_uid", miner_col)):
             bad = col[lo:hi] >= n
             if bad.any():
                 k = lo + int(np.flatnonzero(bad)[0])
                 _fail(table, edges.row(k, named=True), f"{name} {col[k]} is not a neuron of the epoch "
                       f"(n = {n[k - lo]})", extra)
-        first = offsets[e]
-        eid[lo:hi], vid[lo:hi], mid[lo:hi] = e, first + validator_col[lo:hi], first + miner_col[lo:hi]
-        values[lo:hi] = value_col[lo:hi]
-        if ordered:
+        if runs_ordered:
             b = max(lo - 1, 0)
-            key = vid[b:hi] * size + mid[b:hi]
-            ordered = bool((key[1:] > key[:-1]).all())
-    if not ordered:
-        if check_row_order:
-            # Consecutive rows of one validator must name miners in ascending order (DESIGN.md §5):
-            # the chain's liquid-alpha lookup merges rows by uid and reads out-of-order entries as 0 (§3).
-            bad = (vid[1:] == vid[:-1]) & (mid[1:] < mid[:-1])
-            if bad.any():
-                k = int(np.flatnonzero(bad)[0]) + 1
-                _fail(table, edges.row(k, named=True), "weights row is not in ascending miner_uid order",
-                      extra)
-        edge_key = vid * size + mid
-        order = np.argsort(edge_key, kind="stable")
-        edge_key, eid, vid, mid, values = edge_key[order], eid[order], vid[order], mid[order], values[order]
-        dup = np.flatnonzero(edge_key[1:] == edge_key[:-1])
-        if len(dup):
-            row = edges.row(int(order[dup[0] + 1]), named=True)
-            _fail(table, row, "duplicate edge (one row per validator_uid, miner_uid expected)", extra)
-    return pl.DataFrame({"eid": eid, "vid": vid, "mid": mid, value: values})
+            key = (validator_col[b:hi].astype(np.uint32) << 16) | miner_col[b:hi]
+            step_back = np.flatnonzero(key[1:] <= key[:-1]) + b + 1
+            at = np.minimum(np.searchsorted(starts, step_back), len(starts) - 1)
+            runs_ordered = bool((starts[at] == step_back).all())
+    if runs_ordered and len(np.unique(run_eid)) == len(run_eid):
+        start, stop = np.zeros(n_epochs, np.int64), np.zeros(n_epochs, np.int64)
+        start[run_eid], stop[run_eid] = bounds[:-1], bounds[1:]
+        return EdgeTable(validator_col, miner_col, value_col, start, stop)
+
+    eid = np.repeat(run_eid, np.diff(bounds))
+    validator, miner = validator_col.astype(np.int64), miner_col.astype(np.int64)
+    if check_row_order:
+        # Consecutive rows of one validator must name miners in ascending order (DESIGN.md §5):
+        # the chain's liquid-alpha lookup merges rows by uid and reads out-of-order entries as 0 (§3).
+        bad = (eid[1:] == eid[:-1]) & (validator[1:] == validator[:-1]) & (miner[1:] < miner[:-1])
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0]) + 1
+            _fail(table, edges.row(k, named=True), "weights row is not in ascending miner_uid order", extra)
+    edge_key = (eid << 32) | (validator << 16) | miner
+    order = np.argsort(edge_key, kind="stable")
+    edge_key = edge_key[order]
+    dup = np.flatnonzero(edge_key[1:] == edge_key[:-1])
+    if len(dup):
+        row = edges.row(int(order[dup[0] + 1]), named=True)
+        _fail(table, row, "duplicate edge (one row per validator_uid, miner_uid expected)", extra)
+    sorted_eid = edge_key >> 32
+    epochs = np.arange(n_epochs)
+    return EdgeTable(validator_col[order], miner_col[order], value_col[order],
+                     np.searchsorted(sorted_eid, epochs, side="left"),
+                     np.searchsorted(sorted_eid, epochs, side="right"))
