@@ -4,7 +4,9 @@
    (`zero_grad / scaled_mae / backward / step` over the data module's loader) vs `Trainer.fit` with
    validation, checkpoints, logger, progress bar and summary off — same seed, same shuffled batches,
    same Adam, same number of steps. Overhead % = (plain − Lightning) / plain throughput. Each side is
-   timed best-of-`--repeats`, alternating, whole `fit()` (Trainer set-up included).
+   timed `--repeats` times, alternating, whole `fit()` (Trainer set-up included), on the wall clock and
+   on this process's CPU clock (less disturbed by other work on a shared machine); the best and the
+   median of each are printed. Several `--model`s are measured in turn.
 2. MLflow per epoch: `Trainer.fit` with the per-epoch MLflow metrics callback writing to a real sqlite
    store vs the same callback not logging; plus the direct cost of one epoch's `log_batch`.
 3. MLflow once per run: `train()` end to end with MLflow (run, params, model save + upload, checkpoint,
@@ -12,6 +14,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/training.py
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/training.py --model mlp --epochs 2 --repeats 3
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/training.py --model conv mlp linear --throughput-only
 
 Figures are wall-clock on a shared machine; the load average is printed with them.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +47,7 @@ from tasks.training.train import TrainConfig, _epoch_metrics_callback, _experime
 
 
 def plain_loop(model_name: str, data: WindowDataModule, epochs: int, seed: int) -> tuple[float, float]:
-    """(seconds, last loss) of the plain PyTorch loop."""
+    """(wall seconds, last loss) of the plain PyTorch loop."""
     L.seed_everything(seed, verbose=False)
     torch.use_deterministic_algorithms(True)  # as Trainer(deterministic=True) does
     module = models.build(model_name, *data.shape)
@@ -72,16 +76,42 @@ def lightning_fit(model_name: str, data: WindowDataModule, epochs: int, seed: in
     return time.perf_counter() - start, module
 
 
+def _timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of `run()`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def throughput(model_name: str, data: WindowDataModule, n_train: int, epochs: int, repeats: int, seed: int) -> None:
+    """Section 1 for one model: the plain loop and `Trainer.fit` alternately, `repeats` times each."""
+    plain, lightning = [], []  # (wall, cpu) per repeat
+    for _ in range(repeats):
+        plain.append(_timed(lambda: plain_loop(model_name, data, epochs, seed)))
+        lightning.append(_timed(lambda: lightning_fit(model_name, data, epochs, seed)))
+    print(f"\n1. training throughput, {model_name} ({repeats} repeats, alternating; windows/s = "
+          f"{n_train * epochs} windows / seconds; load average {os.getloadavg()[0]:.2f})")
+    for clock, index in (("wall", 0), ("cpu", 1)):
+        for stat, pick in (("best", min), ("median", statistics.median)):
+            plain_s, lightning_s = pick(t[index] for t in plain), pick(t[index] for t in lightning)
+            plain_rate, lightning_rate = n_train * epochs / plain_s, n_train * epochs / lightning_s
+            print(f"   {clock:4} {stat:6}: plain {plain_rate:8.0f} windows/s ({plain_s:.3f} s), Lightning "
+                  f"{lightning_rate:8.0f} windows/s ({lightning_s:.3f} s), overhead "
+                  f"{100 * (plain_rate - lightning_rate) / plain_rate:5.1f} % (target < 15 %)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="conv", choices=list(models.MODELS))
+    parser.add_argument("--model", nargs="+", default=["conv"], choices=list(models.MODELS),
+                        help="section 1 measures each; sections 2 and 3 use the first")
     parser.add_argument("--series", type=int, default=32)
     parser.add_argument("--length", type=int, default=2048)
     parser.add_argument("--context-len", type=int, default=96)
     parser.add_argument("--horizon", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--throughput-only", action="store_true", help="section 1 only")
     args = parser.parse_args()
     seed = 0
     series = generate_series(args.series, args.length, seed)
@@ -89,24 +119,17 @@ def main() -> None:
     data.shape = (args.context_len, args.horizon)
     n_train = len(data.windows.train_context)
     steps = -(-n_train // args.batch_size) * args.epochs
-    print(f"model {args.model}, {n_train} training windows ({args.series} series x {args.length} steps, "
+    print(f"models {', '.join(args.model)}, {n_train} training windows ({args.series} series x {args.length} steps, "
           f"context {args.context_len}, horizon {args.horizon}), batch {args.batch_size}, {args.epochs} epochs = "
           f"{steps} steps, torch threads 1, load average {os.getloadavg()[0]:.2f}")
 
     with _quiet_and_fixed_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # 1. throughput
-        plain, lightning = [], []
-        for _ in range(args.repeats):
-            seconds, plain_loss = plain_loop(args.model, data, args.epochs, seed)
-            plain.append(seconds)
-            seconds, _ = lightning_fit(args.model, data, args.epochs, seed)
-            lightning.append(seconds)
-        plain_rate, lightning_rate = n_train * args.epochs / min(plain), n_train * args.epochs / min(lightning)
-        print(f"\n1. training throughput (best of {args.repeats})")
-        print(f"   plain PyTorch loop : {plain_rate:10.0f} windows/s  ({min(plain):.2f} s)")
-        print(f"   Lightning fit      : {lightning_rate:10.0f} windows/s  ({min(lightning):.2f} s)")
-        print(f"   Lightning overhead : {100 * (plain_rate - lightning_rate) / plain_rate:.1f} % (target < 15 %)")
+        for model_name in args.model:
+            throughput(model_name, data, n_train, args.epochs, args.repeats, seed)
+        if args.throughput_only:
+            return
+        args.model = args.model[0]
 
         # 2. MLflow per epoch
         from mlflow import MlflowClient

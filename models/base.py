@@ -45,7 +45,19 @@ class WindowForecaster(L.LightningModule):
             raise ValueError(f"context_len ({context_len}) and horizon ({horizon}) must be >= 1")
         self.context_len, self.horizon, self.lr = context_len, horizon, lr
         self.forecaster = ScaledForecaster(net)
-        self._sums: dict[str, tuple[torch.Tensor | float, int]] = {}
+        self._sums: dict[str, tuple[float, int]] = {}
+        # Manual optimisation: training_step runs the plain zero_grad / backward / step. Lightning's automatic
+        # optimisation wraps each step in a closure and several more hook calls, ~0.15 ms a step: a tenth of
+        # a small model's step on CPU (benchmarks/training.py). The parameter updates are identical.
+        self.automatic_optimization = False
+
+    def __setattr__(self, name: str, value) -> None:
+        # Lightning sets `_current_fx_name` around every hook call, ~20 times a training step; nn.Module's
+        # __setattr__ first checks whether the value is a parameter, submodule or buffer. It is a plain string.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return self.forecaster(context)
@@ -56,15 +68,16 @@ class WindowForecaster(L.LightningModule):
         return (self.forecaster.net(scaled) - (truth - loc) / scale).abs().mean()
 
     # Epoch means are accumulated here and logged once per epoch: a `self.log` per step costs Lightning
-    # about a millisecond of bookkeeping, a sizeable share of a small model's step on CPU.
+    # about a millisecond of bookkeeping, a sizeable share of a small model's step on CPU. A Python float
+    # (CPU only, so `item()` does not wait on a device) is cheaper than two tensor ops a step.
     def _accumulate(self, split: str, loss: torch.Tensor, batch_size: int) -> None:
         total, count = self._sums.get(split, (0.0, 0))
-        self._sums[split] = (total + loss.detach() * batch_size, count + batch_size)
+        self._sums[split] = (total + loss.item() * batch_size, count + batch_size)
 
     def epoch_loss(self, split: str) -> float | None:
         """Mean loss per window over the current (or last) epoch's `split` ("train" or "val")."""
         total, count = self._sums.get(split, (0.0, 0))
-        return float(total) / count if count else None
+        return total / count if count else None
 
     def on_train_epoch_start(self):
         self._sums.pop("train", None)
@@ -73,9 +86,15 @@ class WindowForecaster(L.LightningModule):
         self._sums.pop("val", None)
 
     def training_step(self, batch, batch_idx):
+        # the LightningOptimizer (not the bare Adam) so that Lightning counts the step: global_step drives
+        # ModelCheckpoint's saves. `loss.backward()` rather than `manual_backward`: training is CPU, 32-bit,
+        # one device (DESIGN.md §7), where manual_backward adds only the (unused) backward hooks.
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
         loss = self.scaled_mae(batch)
-        self._accumulate("train", loss, batch[0].shape[0])
-        return loss
+        loss.backward()
+        optimizer.step()
+        self._accumulate("train", loss, batch[0].shape[0])  # nothing reads a returned loss: none is returned
 
     def validation_step(self, batch, batch_idx):
         self._accumulate("val", self.scaled_mae(batch), batch[0].shape[0])
