@@ -267,10 +267,17 @@ def _add_hotkey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: descriptions and examples keep their line breaks."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yumaflow",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             yumaflow runs the work around a Bittensor subnet as recorded, resumable pipelines:
             exact Yuma Consensus recomputation, a DuckDB/Parquet warehouse of chain history,
@@ -283,12 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
             Run `yumaflow COMMAND --help` for a command's options and examples.
         """),
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     p = sub.add_parser(
         "consensus",
         help="recompute Yuma Consensus epochs from Parquet files, bit-exact with the chain",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Recompute one or many epochs exactly as the chain's epoch (sparse path) does, from the
             Parquet file contract:
@@ -327,7 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "snapshot",
         help="read a subnet's metagraph, weights, bonds and hyperparameters at one block into the warehouse",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Read subnet(s) at one block (default: the finalized head) at one pinned block hash:
             neurons, weights and bonds of every mechanism, hyperparameters, TaoWeight, the block's
@@ -348,7 +353,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backfill",
         help="snapshot a block range into the warehouse: chunked, concurrent, retried, resumable",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Snapshot subnet(s) every STEP blocks from START to END (inclusive), in chunks of
             CHUNK-SIZE blocks, CONCURRENCY chunks at a time. Transport and node errors are retried
@@ -375,7 +379,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "epoch",
         help="the validator's evaluation epoch: query miners, score, set weights (dry run unless --push)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             One evaluation epoch as a Prefect flow: snapshot the subnet, make seeded forecasting
             challenges, query every miner with an axon (signed requests, per-miner timeout, a deadline
@@ -403,11 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_epoch)
 
     miner = sub.add_parser("miner", help="run a miner: `yumaflow miner serve`")
-    miner_sub = miner.add_subparsers(dest="miner_command", metavar="SUBCOMMAND", required=True)
+    miner_sub = miner.add_subparsers(dest="miner_command", metavar="SUBCOMMAND", required=True,
+                                     parser_class=_CommandParser)
     p = miner_sub.add_parser(
         "serve",
         help="serve forecasts to the subnet's validators over signed HTTP",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Answer forecasting challenges (POST /forecast) with a model: a built-in baseline or an
             MLflow-registered model by name and alias. Only requests signed (sr25519) by hotkeys
@@ -441,7 +444,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a forecasting model with Lightning, track it in MLflow and register it (alias challenger)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Train a miner model on windows cut from the seeded series generator (or --series FILE),
             split by time, on the CPU, deterministic for a seed, with early stopping on validation
@@ -470,7 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="compare registered model versions on the validator's challenges and on-chain incentive",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Score chosen versions of a registered model on the same held-out challenges (the
             validator's recorded challenges from the warehouse where they exist, otherwise a seeded
@@ -497,7 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "whatif",
         help="recompute history or a named scenario under other hyperparameters, bonds carried forward",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Recompute the epochs of a block range from the warehouse (or of a built-in synthetic
             scenario) under other hyperparameters — classic vs Yuma3, liquid alpha and its bounds,
@@ -534,7 +534,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "config",
         help="show the effective settings and the environment variable of each",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_fmt("""
             Print every setting with its effective value, after options, YUMAFLOW_* environment
             variables and the TOML file are applied.

@@ -28,7 +28,7 @@ from tasks.evaluation.smoothing import previous_smoothed, smooth_scores
 from tasks.evaluation.validate import validate_forecasts
 from tasks.weights.convert import WeightsRefused, scores_to_weights
 from tasks.weights.projection import project_epoch
-from tasks.weights.push import push_weights
+from tasks.weights.push import push_weights, submission_row
 from warehouse import Warehouse
 
 SERIES_COUNT, SERIES_LENGTH = 32, 2048
@@ -108,8 +108,8 @@ def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores:
                                 max_weight_limit_u16=int(subnet["max_weight_limit"]))
     except WeightsRefused as refused:
         # No weights from an empty, NaN or all-zero score vector: recorded, never pushed.
-        submission = _refused(netuid, client.head_block(finalized=False), hotkey.ss58_address, epoch_id,
-                              version_key, not push, str(refused))
+        submission = submission_row(netuid, client.head_block(finalized=False), hotkey.ss58_address, epoch_id, [],
+                                    [], version_key, not push, None, "refused", detail=str(refused))
         wh.write("weight_submissions", submission)
         return submission.row(0, named=True)
     projection = project_epoch(snap.subnets, snap.neurons, snap.weights, snap.bonds, our_uid, row.uids, row.weights)
@@ -117,17 +117,6 @@ def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores:
                               dry_run=not push, epoch_id=epoch_id, projection=projection)
     wh.write("weight_submissions", submission)
     return {**submission.row(0, named=True), "projection": projection}
-
-
-def _refused(netuid, block, hotkey_ss58, epoch_id, version_key, dry_run, detail) -> pl.DataFrame:
-    from schemas import validate_frame
-    from schemas.evaluation import WEIGHT_SUBMISSIONS
-
-    return validate_frame(pl.DataFrame([{
-        "netuid": netuid, "block": block, "validator_hotkey": hotkey_ss58, "epoch_id": epoch_id, "uids": [],
-        "weights": [], "version_key": version_key, "dry_run": dry_run, "projected_validator_trust": None,
-        "projected_dividends": None, "status": "refused", "extrinsic_hash": None, "included_block": None,
-        "detail": detail}], schema=WEIGHT_SUBMISSIONS.polars_schema()), WEIGHT_SUBMISSIONS)
 
 
 def summary_markdown(epoch_id: str, snap: Snapshot, responses: pl.DataFrame, scores: pl.DataFrame,

@@ -23,7 +23,7 @@ from tasks.weights.convert import U16_MAX, WeightsRefused
 log = logging.getLogger(__name__)
 
 
-def _row(netuid, block, hotkey_ss58, epoch_id, uids, weights, version_key, dry_run, projection, status, *,
+def submission_row(netuid, block, hotkey_ss58, epoch_id, uids, weights, version_key, dry_run, projection, status, *,
          extrinsic_hash=None, included_block=None, detail=None) -> pl.DataFrame:
     projection = projection or {}
     return validate_frame(pl.DataFrame([{
@@ -69,7 +69,7 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     if tempo is None:
         raise ValueError("push_weights: the snapshot has no subnets part (needed for the tempo)")
     if head - snapshot.block > tempo:
-        return _row(**row, status="refused",
+        return submission_row(**row, status="refused",
                     detail=f"stale snapshot: block {snapshot.block} is {head - snapshot.block} blocks behind the "
                            f"head {head}, more than a tempo ({tempo}); take a new snapshot")
 
@@ -77,7 +77,7 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     subnet = now.subnets.row(0, named=True)
     ours = now.neurons.filter(pl.col("hotkey") == ss58)
     if ours.height == 0:
-        return _row(**row, status="refused", detail=f"hotkey {ss58} is not registered on netuid {netuid} at "
+        return submission_row(**row, status="refused", detail=f"hotkey {ss58} is not registered on netuid {netuid} at "
                                                     f"block {head}")
     uid = int(ours["uid"][0])
     last_update = int(ours["last_update"][0])
@@ -85,31 +85,34 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     # The chain's rule (§6.2): block − LastUpdate ≥ limit, for the block that would include it (head + 1).
     if not subnet["commit_reveal_enabled"] and last_update > 0 and head + 1 < last_update + limit:
         wait = last_update + limit - (head + 1)
-        return _row(**row, status="refused",
+        return submission_row(**row, status="refused",
                     detail=f"weights rate limit: uid {uid} set weights at block {last_update}, the limit is {limit} "
                            f"blocks; wait {wait} more block(s) (head {head})")
     self_weight = uids == [uid]
     is_owner = subnet["owner_hotkey"] == ss58
     if not ours["validator_permit"][0] and not self_weight and not is_owner:
-        return _row(**row, status="refused", detail=f"uid {uid} has no validator permit on netuid {netuid}; only "
-                                                    f"a single self-weight would be accepted")
+        return submission_row(**row, status="refused",
+                            detail=f"uid {uid} has no validator permit on netuid {netuid}; only "
+                                   f"a single self-weight would be accepted")
     required = min(int(subnet["min_allowed_weights"]), int(subnet["subnetwork_n"]))
     if len(uids) < required and not self_weight:
-        return _row(**row, status="refused", detail=f"{len(uids)} weights, the subnet requires at least {required} "
-                                                    f"(min_allowed_weights)")
+        return submission_row(**row, status="refused",
+                            detail=f"{len(uids)} weights, the subnet requires at least {required} "
+                                   f"(min_allowed_weights)")
     limit_u16 = int(subnet["max_weight_limit"])
     # The chain compares max/sum with limit/65535 in I32F32 (§6.2; exempt: self-weight, limit 65535).
     # This exact rational pre-check allows one u16 step of slack, so it never refuses what the
     # fixed-point check would accept; a row over the limit by less fails on chain, named.
     if limit_u16 < U16_MAX and not self_weight and max(weights) * U16_MAX > (limit_u16 + 1) * sum(weights):
-        return _row(**row, status="refused", detail=f"largest weight is {max(weights) / sum(weights):.6f} of the "
-                                                    f"row, above max_weight_limit {limit_u16}/65535")
+        return submission_row(**row, status="refused",
+                            detail=f"largest weight is {max(weights) / sum(weights):.6f} of the "
+                                   f"row, above max_weight_limit {limit_u16}/65535")
     if version_key < int(subnet["weights_version"]):
-        return _row(**row, status="refused", detail=f"version_key {version_key} is below the subnet's "
+        return submission_row(**row, status="refused", detail=f"version_key {version_key} is below the subnet's "
                                                     f"weights_version {subnet['weights_version']}")
     if dry_run:
         how = "commit (timelocked, commit-reveal enabled)" if subnet["commit_reveal_enabled"] else "set_weights"
-        return _row(**row, status="dry_run", detail=f"dry run: would {how} for uid {uid}; nothing sent")
+        return submission_row(**row, status="dry_run", detail=f"dry run: would {how} for uid {uid}; nothing sent")
 
     log.info("sending weights", extra={"netuid": netuid, "uid": uid, "hotkey": ss58, "edges": len(uids)})
     result = chain.set_weights(netuid, list(uids), list(weights), version_key, hotkey, mechid=mechid)
@@ -117,5 +120,5 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     detail = ", ".join(result.events) if result.ok else (result.error or "failed without an error name")
     log.info("weights %s", status, extra={"netuid": netuid, "uid": uid, "block": result.block,
                                           "extrinsic_hash": result.extrinsic_hash, "error": result.error})
-    return _row(**row, status=status, extrinsic_hash=result.extrinsic_hash, included_block=result.block,
+    return submission_row(**row, status=status, extrinsic_hash=result.extrinsic_hash, included_block=result.block,
                 detail=detail)
