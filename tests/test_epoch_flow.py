@@ -160,3 +160,17 @@ def test_killed_between_scoring_and_pushing_then_rerun_pushes_once(subnet, prefe
     our_row = sim.snapshot(NETUID, sim.head_block(), parts=("weights",)).weights.filter(
         pl.col("validator_uid") == 0)
     assert our_row["miner_uid"].to_list() == submissions.filter(pl.col("status") == "included")["uids"].item().to_list()
+
+
+def test_no_answers_means_no_weights_pushed(prefect_api, tmp_path):
+    # The default scenario's miners serve no axon: nothing to ask, an empty score vector, nothing sent.
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    state = tmp_path / "sim.json"
+    out = run_epoch(state, tmp_path / "wh", env, "--push")
+    assert "weights: refused" in out.stdout
+    submission = Warehouse(tmp_path / "wh").read("weight_submissions").row(0, named=True)
+    assert (submission["status"], submission["uids"], submission["dry_run"]) == ("refused", [], False)
+    assert "empty" in submission["detail"]
+    before = SimChain.open("sim:11")  # the same seed, never touched by the flow
+    after = SimChain.load(state)
+    assert after.head_block() == before.head_block()  # no extrinsic was included: the head did not move
