@@ -238,6 +238,18 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.settings import load_settings
+
+    settings = load_settings(args.config, warehouse=args.warehouse, reports_dir=args.reports_dir)
+    from flows.report import report_flow
+
+    path = report_flow(warehouse=str(settings.warehouse), netuid=args.netuid, start_block=args.start_block,
+                       end_block=args.end_block, reports_dir=str(settings.reports_dir))
+    print(f"wrote {path} (self-contained: open it in any browser, no network needed)")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -530,6 +542,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
     _add_common(p)
     p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser(
+        "report",
+        help="an HTML report with plots for one subnet and block range, from the warehouse",
+        description=_fmt("""
+            Write a self-contained HTML report (plots inline, no network needed to open it) for one
+            subnet and block range: incentive and dividend distributions, stake vs dividends,
+            consensus vs each validator's weights, recompute vs chain parity, what-if deltas over
+            time, and miner scores over epochs. Sections without data say which command fills them.
+        """),
+        epilog=_fmt("""
+            example:
+              yumaflow report --netuid 1 --start-block 100 --end-block 200
+        """),
+    )
+    p.add_argument("--netuid", type=int, required=True, metavar="N")
+    p.add_argument("--start-block", type=_block, metavar="A", help="first block (default: the first stored)")
+    p.add_argument("--end-block", type=_block, metavar="B", help="last block, inclusive (default: the last stored)")
+    p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--reports-dir", type=Path, metavar="DIR", help="where to write (default ./data/reports)")
+    _add_common(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "config",
