@@ -39,12 +39,17 @@ def recompute(snapshots: dict[str, pl.DataFrame], last_input_block: int):
 @task(name="store-epoch-results", cache_policy=NO_CACHE)
 def store(warehouse: Warehouse, inputs: dict[str, pl.DataFrame], outputs, variant: str) -> None:
     tag = pl.lit(variant, pl.String).alias("variant")
+    # Edge tables may hold no row for an epoch (no weights, no new bonds): its earlier rows must go all
+    # the same, so every epoch's scope is replaced explicitly.
+    epochs = inputs["epochs"].select("netuid", "mechid", "block")
+    results = outputs.neurons.select(tag, pl.all())
     warehouse.write_many({
         "epochs": inputs["epochs"], "epoch_neurons": inputs["neurons"],
         "epoch_weights": inputs["weights"], "epoch_bonds": inputs["bonds"],
-        "epoch_results": outputs.neurons.select(tag, pl.all()),
+        "epoch_results": results,
         "epoch_result_bonds": outputs.bonds.select(tag, pl.all()),
-    })
+    }, replace={"epoch_weights": epochs, "epoch_bonds": epochs,
+                "epoch_result_bonds": results.select("variant", "netuid", "mechid", "block").unique()})
 
 
 @flow(name="consensus", log_prints=True)

@@ -18,6 +18,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.consensus import read_snapshots
 from tasks.consensus.inputs import epoch_inputs_from_snapshots
 from tasks.consensus.scenarios import scenario as catalogue_scenario
 from tasks.consensus.whatif import BASELINE, Variant, VariantError, compare_variants, parse_variant, run_variants
@@ -41,8 +42,7 @@ def with_baseline(variants: list[Variant | str]) -> list[Variant]:
 def warehouse_inputs(wh: Warehouse, netuid: int, start_block: int, end_block: int) -> dict[str, pl.DataFrame]:
     """Engine inputs of the epochs the chain ran at blocks start_block..end_block of `netuid`."""
     first = max(start_block, 1) - 1
-    snaps = {name: wh.read(name, netuid=netuid, block_start=first, block_end=end_block)
-             for name in ("subnets", "neurons", "weights", "bonds")}
+    snaps = read_snapshots.fn(wh, netuid, first, end_block)
     ran = snaps["subnets"].filter((pl.col("last_mechanism_step_block") == pl.col("block"))
                                   & (pl.col("block") >= start_block)).select("block")
     inputs_at = ran.select(pl.col("block") - 1)
