@@ -250,6 +250,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.settings import load_settings
+
+    settings = load_settings(args.config, warehouse=args.warehouse, mlflow_tracking_uri=args.tracking_uri,
+                             reports_dir=args.reports_dir)
+    from flows.demo import demo_flow
+
+    result = demo_flow(tempos=args.tempos, seed=args.seed, netuid=1, warehouse=str(settings.warehouse),
+                       tracking_uri=settings.mlflow_tracking_uri, reports_dir=str(settings.reports_dir),
+                       state_file=str(args.state), fresh=args.fresh, timeout_s=args.timeout)
+    figures, decision = result["figures"], result["decision"]
+    catalog = Path(result["warehouse"]) / "catalog.duckdb"
+    store = settings.mlflow_tracking_uri
+    print(f"""
+== done in {figures['total_s']:.0f} s (train {figures['train_s']:.0f} s, tempos {figures['tempos_s']:.0f} s, \
+recompute {figures['consensus_s']:.1f} s, what-if {figures['whatif_scenario_epochs_per_s']:.1f} scenario-epochs/s, \
+report {figures['report_s']:.1f} s) ==
+
+Champion: {decision.reason}; alias moved: {result['promoted']}.
+Recompute parity: exact on every column over blocks {result['first_block']}..{result['last_block']}.
+
+Where everything is:
+  simulated chain   {result['source']}  (continue it: run `yumaflow demo` again; start over: --fresh)
+  warehouse         {result['warehouse']}
+      query it:     python -c "import duckdb; print(duckdb.connect('{catalog}', read_only=True)\\
+.sql('select block, uid, incentive, dividends from neurons order by block desc, uid limit 10'))"
+      or, with the duckdb CLI: duckdb -readonly {catalog} "select * from epoch_results limit 5"
+  MLflow            {store}  (runs, the registered model {decision.model_name} and its aliases)
+      browse it:    mlflow ui --backend-store-uri {store}
+  report            {result['report']}
+  Prefect runs      prefect flow-run ls   (the flows `demo`, `train`, `epoch`, `backfill`, `consensus`,
+                    `whatif`, `compare`, `report`; PREFECT_HOME={result['prefect_home'] or '~/.prefect'});
+                    for the UI: prefect server start""")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -540,8 +576,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copier-uid", type=int, metavar="UID", help="a weight copier to report (warehouse mode)")
     p.add_argument("--tiny-uid", type=int, metavar="UID", help="a tiny-stake validator to report (warehouse mode)")
     p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--variants-per-chunk", type=_positive, metavar="N",
+                   help="variants replayed together in one chunk (default: the variants spread over the chunks "
+                        "run at once)")
+    p.add_argument("--concurrency", type=_positive, metavar="N",
+                   help="chunks at once (default 2 on threads, the worker threads of a Dask cluster)")
+    _add_runner_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole system on the simulated subnet in a few minutes: what `make run` runs",
+        description=_fmt("""
+            Train two forecasting models (MLflow), start a simulated subnet with our validator
+            (//Alice), honest validators, a weight copier and a tiny-stake validator, serve the
+            models and hostile miners over HTTP on 127.0.0.1, run several tempos of the validator's
+            epoch flow (query, score, weights, projection, push) with a snapshot of every block into
+            the warehouse, recompute every epoch with the consensus engine (parity with the chain's
+            own results must be exact, else the demo fails), run what-if variants, compare the models
+            (moving the champion alias), and write the HTML report. Prints where everything is.
+
+            Run it again to continue the same simulated chain with a new challenger model.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow demo
+              yumaflow demo --tempos 2 --warehouse /tmp/wh --tracking-uri sqlite:////tmp/mlflow.db --fresh
+        """),
+    )
+    p.add_argument("--tempos", type=_positive, default=4, metavar="N", help="tempos (epochs) to run (default 4)")
+    p.add_argument("--seed", type=int, default=7, metavar="SEED", help="the simulated subnet's seed (default 7)")
+    p.add_argument("--state", type=Path, default=Path("data/demo/sim.json"), metavar="FILE",
+                   help="the simulated chain's state file (default data/demo/sim.json)")
+    p.add_argument("--fresh", action="store_true", help="start the simulated chain over (remove --state first)")
+    p.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+                   help="per-miner query timeout (default 2; the epoch's deadline is one second more)")
+    p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI [env YUMAFLOW_MLFLOW_TRACKING_URI]")
+    p.add_argument("--reports-dir", type=Path, metavar="DIR", help="where to write the report (default ./data/reports)")
+    _add_common(p)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
         "report",

@@ -1,0 +1,1 @@
+"""The demo's parts: its cast on the simulated subnet (cast.py) and its models (models.py)."""
