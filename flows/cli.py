@@ -33,6 +33,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="TOML settings file (default: $YUMAFLOW_CONFIG, else ./yumaflow.toml if present)")
 
 
+def _add_runner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task-runner", metavar="RUNNER",
+                   help="where the chunks run: threads (Prefect's thread pool here, the default), dask (a local "
+                        "Dask cluster of --dask-workers processes), tcp://HOST:PORT or dask://HOST:PORT (an "
+                        "existing Dask scheduler); results are the same [env YUMAFLOW_TASK_RUNNER]")
+    p.add_argument("--dask-workers", type=_positive, metavar="N",
+                   help="worker processes of the local Dask cluster (default 2) [env YUMAFLOW_DASK_WORKERS]")
+
+
+def _run_chunked(flow, settings, **parameters):
+    """Run a chunked flow (backfill, consensus, whatif) on the task runner of the settings."""
+    from flows.runners import run_flow
+
+    return run_flow(flow, task_runner=settings.task_runner, dask_workers=settings.dask_workers, **parameters)
+
+
 def cmd_consensus(args: argparse.Namespace) -> int:
     files_mode = args.inputs is not None or args.output is not None
     warehouse_mode = args.netuid is not None
@@ -59,11 +75,13 @@ def _consensus_from_warehouse(args: argparse.Namespace) -> int:
 
     if args.start_block is None or args.end_block is None:
         raise ValueError("--netuid needs --start-block and --end-block")
-    settings = load_settings(args.config, warehouse=args.warehouse)
+    settings = load_settings(args.config, warehouse=args.warehouse, task_runner=args.task_runner,
+                             dask_workers=args.dask_workers)
     from flows.consensus import consensus_flow
 
-    result = consensus_flow(netuid=args.netuid, start_block=args.start_block, end_block=args.end_block,
-                            warehouse=str(settings.warehouse))
+    result = _run_chunked(consensus_flow, settings, netuid=args.netuid, start_block=args.start_block,
+                          end_block=args.end_block, warehouse=str(settings.warehouse),
+                          chunk_epochs=args.chunk_epochs, concurrency=args.concurrency)
     print(f"recomputed {result['epochs']} epoch(s) of netuid {args.netuid} into epoch_results (variant chain); "
           f"{result['compared_epochs']} had the chain's own outputs to compare with")
     for row in result["parity"].iter_rows(named=True):
@@ -118,13 +136,16 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    settings = _chain_settings(args)
+    from flows.settings import load_settings
+
+    settings = load_settings(args.config, warehouse=args.warehouse, chain=args.chain, task_runner=args.task_runner,
+                             dask_workers=args.dask_workers)
     from flows.ingest import backfill_flow
 
-    result = backfill_flow(chain=settings.chain, netuids=args.netuid, start_block=args.start_block,
-                           end_block=args.end_block, warehouse=str(settings.warehouse), step=args.step,
-                           chunk_size=args.chunk_size, concurrency=args.concurrency,
-                           record=str(args.record) if args.record else None)
+    result = _run_chunked(backfill_flow, settings, chain=settings.chain, netuids=args.netuid,
+                          start_block=args.start_block, end_block=args.end_block, warehouse=str(settings.warehouse),
+                          step=args.step, chunk_size=args.chunk_size, concurrency=args.concurrency,
+                          record=str(args.record) if args.record else None)
     print(f"read {result['blocks_read']} block(s) in {result['chunks']} chunk(s), {result['rows']} rows; "
           f"{result['blocks_already_complete']} block(s) were already complete")
     return 0
@@ -132,8 +153,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 def cmd_epoch(args: argparse.Namespace) -> int:
     settings = _chain_settings(args)
-    from flows.epoch import epoch_flow
+    from flows.epoch import epoch_flow, refuse_secret_uri
 
+    refuse_secret_uri(args.hotkey_uri)  # before the flow run exists: Prefect would store the value
     result = epoch_flow(chain=settings.chain, netuid=args.netuid[0], warehouse=str(settings.warehouse),
                         hotkey_uri=args.hotkey_uri, wallet=args.wallet, hotkey=args.hotkey,
                         wallet_path=str(args.wallet_path) if args.wallet_path else None, push=args.push,
@@ -222,15 +244,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_whatif(args: argparse.Namespace) -> int:
     from flows.settings import load_settings
 
-    settings = load_settings(args.config, warehouse=args.warehouse)
+    settings = load_settings(args.config, warehouse=args.warehouse, task_runner=args.task_runner,
+                             dask_workers=args.dask_workers)
     if (args.scenario is None) == (args.netuid is None):
         raise ValueError("give either --scenario NAME (synthetic) or --netuid N --start-block A --end-block B "
                          "(the warehouse)")
     from flows.whatif import whatif_flow
 
-    result = whatif_flow(warehouse=str(settings.warehouse), variants=args.variant or [], netuid=args.netuid,
-                         start_block=args.start_block, end_block=args.end_block, scenario=args.scenario,
-                         epochs=args.epochs, copier_uid=args.copier_uid, tiny_uid=args.tiny_uid)
+    result = _run_chunked(whatif_flow, settings, warehouse=str(settings.warehouse), variants=args.variant or [],
+                          netuid=args.netuid, start_block=args.start_block, end_block=args.end_block,
+                          scenario=args.scenario, epochs=args.epochs, copier_uid=args.copier_uid,
+                          tiny_uid=args.tiny_uid, variants_per_chunk=args.variants_per_chunk,
+                          concurrency=args.concurrency)
     print(f"recomputed {result['epochs']} epoch(s) under {', '.join(result['variants'])}; stored as epoch_results")
     comparison = result["comparison"]
     for row in comparison.drop("validator_emission_rao", strict=False).iter_rows(named=True):
@@ -366,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               yumaflow consensus --inputs data/epochs_in --output data/epochs_out
               yumaflow consensus --netuid 1 --start-block 4000000 --end-block 4007200
+              yumaflow consensus --netuid 1 --start-block 4000000 --end-block 4007200 \\
+                  --chunk-epochs 50 --task-runner dask --dask-workers 2
         """),
     )
     p.add_argument("--inputs", type=Path, metavar="IN", help="directory with the four input files")
@@ -375,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end-block", type=_block, metavar="B", help="last epoch block, inclusive (warehouse mode)")
     p.add_argument("--warehouse", type=Path, metavar="DIR",
                    help="warehouse directory (default ./data/warehouse) [env YUMAFLOW_WAREHOUSE]")
+    p.add_argument("--chunk-epochs", type=_positive, default=100, metavar="N",
+                   help="warehouse mode: snapshots recomputed per chunk, the unit of memory and of work sent to "
+                        "a worker (default 100)")
+    p.add_argument("--concurrency", type=_positive, metavar="N",
+                   help="warehouse mode: chunks at once (default 2 on threads, the worker threads of a Dask cluster)")
+    _add_runner_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_consensus)
 
@@ -409,9 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
             nothing is duplicated. History needs an archive node.
         """),
         epilog=_fmt("""
-            example:
+            examples:
               yumaflow backfill --chain wss://archive.example:443 --netuid 1,3 \\
                   --start-block 4000000 --end-block 4007200 --step 360
+              yumaflow backfill --chain sim:7 --netuid 1 --start-block 0 --end-block 200 \\
+                  --task-runner dask --dask-workers 2             # chunks on a local Dask cluster
+              yumaflow backfill ... --task-runner tcp://10.0.0.5:8786   # on an existing Dask cluster
         """),
     )
     _add_chain_options(p)
@@ -420,8 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=_positive, default=1, metavar="BLOCKS", help="blocks between snapshots (default 1)")
     p.add_argument("--chunk-size", type=_positive, default=10, metavar="N",
                    help="snapshots per chunk, the unit of retry and of resumption (default 10)")
-    p.add_argument("--concurrency", type=_positive, default=2, metavar="N",
-                   help="chunks read at once (default 2; 1 when recording)")
+    p.add_argument("--concurrency", type=_positive, metavar="N",
+                   help="chunks read at once (default 2 on threads, the worker threads of a Dask cluster; "
+                        "1 when recording)")
+    _add_runner_options(p)
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(

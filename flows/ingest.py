@@ -5,6 +5,11 @@ A snapshot of subnet N at block B is read at one pinned block hash by `tasks.cha
 block range into chunks, skips the chunks `ingest_log` already holds, reads the rest with bounded
 concurrency and retries with backoff on transport errors. A chunk's write replaces exactly that
 chunk's snapshots, so a killed backfill run again finishes without duplicates or gaps.
+
+The chunks run on the flow's task runner (flows/runners.py): threads in this process, or the worker
+processes of a Dask cluster. A chunk task gets only plain values (the source string, the chunk, the
+warehouse path) and opens its own client and `Warehouse`, so a chunk lost with its Dask worker is
+simply run again elsewhere.
 """
 
 from __future__ import annotations
@@ -15,8 +20,14 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 
+from flows.runners import (
+    CHUNK_LOCK_TIMEOUT_S,
+    concurrency_limit,
+    configured_task_runner,
+    runs_in_flow_process,
+    submit_windowed,
+)
 from tasks.chain import PARTS, ChainClient, Snapshot, open_chain
 from tasks.chain.errors import ChainRpcError
 from warehouse import Completion, Warehouse
@@ -131,7 +142,7 @@ def ingest_chunk(source: str, chunk: Chunk, warehouse_root: str, client: ChainCl
     finally:
         if own:
             chain.close()
-    return store_snapshots(Warehouse(Path(warehouse_root)), snapshots, source)
+    return store_snapshots(Warehouse(Path(warehouse_root), lock_timeout_s=CHUNK_LOCK_TIMEOUT_S), snapshots, source)
 
 
 @flow(name="snapshot", log_prints=True)
@@ -148,33 +159,34 @@ def snapshot_flow(chain: str, netuids: list[int], warehouse: str, block: int | N
     return {"block": block, "rows": rows}
 
 
-@flow(name="backfill", log_prints=True)
+@flow(name="backfill", log_prints=True, task_runner=configured_task_runner())
 def backfill_flow(chain: str, netuids: list[int], start_block: int, end_block: int, warehouse: str,
-                  step: int = 1, chunk_size: int = 10, concurrency: int = 2, record: str | None = None,
+                  step: int = 1, chunk_size: int = 10, concurrency: int | None = None, record: str | None = None,
                   progress: bool = True) -> dict:
-    """Snapshots of `netuids` every `step` blocks in [start_block, end_block], resumable."""
+    """Snapshots of `netuids` every `step` blocks in [start_block, end_block], resumable.
+
+    `concurrency` chunks are read at once (default: 2 on the thread pool, the worker threads of a Dask
+    cluster).
+    """
     from tqdm import tqdm
 
     wh = Warehouse(Path(warehouse))
     chunks, already = plan_chunks(netuids, start_block, end_block, step, chunk_size, wh)
     total_blocks = sum(len(c.blocks) for c in chunks)
     # A recording is one file written by one client, so a recorded backfill reads on one connection
-    # (the chunks then run one after another on it).
+    # (the chunks then run one after another on it), in this process.
+    if record and not runs_in_flow_process():
+        raise ValueError("--record needs the default task runner (threads): a recording is one file "
+                         "written by one client in the flow's process, and Dask runs chunks elsewhere")
     shared = open_chain(chain, record=record) if record else None
-    limit = 1 if shared is not None else max(1, concurrency)
+    limit = 1 if shared is not None else concurrency_limit(concurrency)
     rows = 0
     try:
-        # A sliding window of at most `limit` chunks in flight, whatever the task runner, so memory
-        # and load on the node stay bounded and the progress bar moves as chunks finish.
-        queue, in_flight = list(chunks), {}
         with tqdm(total=total_blocks, unit="block", desc="backfill", disable=not progress) as bar:
-            while queue or in_flight:
-                while queue and len(in_flight) < limit:
-                    chunk = queue.pop(0)
-                    in_flight[ingest_chunk.submit(chain, chunk, warehouse, client=shared)] = chunk
-                done = next(as_completed(list(in_flight)))
-                rows += done.result()
-                bar.update(len(in_flight.pop(done).blocks))
+            for chunk, chunk_rows in submit_windowed(
+                    chunks, lambda c: ingest_chunk.submit(chain, c, warehouse, client=shared), limit):
+                rows += chunk_rows
+                bar.update(len(chunk.blocks))
     finally:
         if shared is not None:
             shared.close()

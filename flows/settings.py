@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 DEFAULT_CONFIG_FILE = Path("yumaflow.toml")
@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = Field("sqlite:///data/mlflow.db", description="MLflow tracking URI")
     reports_dir: Path = Field(Path("data/reports"), description="where HTML reports are written")
     log_level: str = Field("INFO", description="log level of yumaflow's own loggers")
+    task_runner: str = Field("threads", description="where backfill/consensus/whatif chunks run: threads, dask "
+                                                    "(a local Dask cluster), tcp://HOST:PORT (a Dask scheduler)")
+    dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster (task_runner dask)")
+
+    @field_validator("task_runner")
+    @classmethod
+    def _known_task_runner(cls, value: str) -> str:
+        from flows.runners import check_task_runner
+
+        return check_task_runner(value)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
