@@ -26,7 +26,7 @@ from tasks.evaluation.scoring import score_miners
 from tasks.evaluation.series import generate_series, load_series
 from tasks.evaluation.smoothing import previous_smoothed, smooth_scores
 from tasks.evaluation.validate import validate_forecasts
-from tasks.weights.convert import WeightsRefused, scores_to_weights
+from tasks.weights.convert import WeightsRefused, chain_stored_row, scores_to_weights
 from tasks.weights.projection import project_epoch
 from tasks.weights.push import push_weights, submission_row
 from warehouse import Warehouse
@@ -45,6 +45,17 @@ def _pause_after_scores() -> None:
     if marker:
         Path(marker).touch()
         time.sleep(600)
+
+
+def refuse_secret_uri(hotkey_uri: str | None) -> None:
+    """Only public development paths (//Alice) may be a hotkey URI: anything else may be a mnemonic or seed.
+
+    Callers check before starting the flow: Prefect stores a flow run's parameters when the run is
+    created, before the flow's body runs, so a check inside the flow alone comes too late.
+    """
+    if hotkey_uri is not None and not hotkey_uri.startswith("//"):
+        raise ValueError("--hotkey-uri takes a development key path such as //Alice; for a real key use "
+                         "--wallet NAME --hotkey NAME (a bittensor keyfile)")
 
 
 def epoch_id_of(netuid: int, block: int, tempo: int) -> str:
@@ -89,9 +100,27 @@ def score_and_smooth(wh: Warehouse, epoch_id: str, netuid: int, block: int, resp
     return scores, batch.verdicts
 
 
+def included_by_earlier_attempt(client, snap: Snapshot, hotkey_ss58: str, uids: list[int], weights: list[int],
+                                epoch_start_block: int) -> int | None:
+    """The block that included this row for us since the epoch began, if an earlier attempt sent it.
+
+    A validator killed after its weights were included but before it recorded them must not send
+    them again: on chain, our uid's LastUpdate is after the epoch's first snapshot and our stored row
+    is exactly this one (upscaled as the chain stores it, spec §6).
+    """
+    now = client.snapshot(snap.netuid, client.head_block(finalized=False), parts=("neurons", "weights"))
+    ours = now.neurons.filter(pl.col("hotkey") == hotkey_ss58)
+    if ours.height == 0 or int(ours["last_update"][0]) <= epoch_start_block:
+        return None
+    stored = now.weights.filter((pl.col("mechid") == 0) & (pl.col("validator_uid") == ours["uid"][0]))
+    if stored["miner_uid"].to_list() != list(uids) or stored["weight"].to_list() != chain_stored_row(weights):
+        return None
+    return int(ours["last_update"][0])
+
+
 @task(name="weights-projection-push", cache_policy=NO_CACHE)
 def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores: pl.DataFrame, hotkey, *,
-                   push: bool, version_key: int) -> dict:
+                   push: bool, version_key: int, epoch_start_block: int) -> dict:
     netuid = snap.netuid
     done = wh.read("weight_submissions", (pl.col("epoch_id") == epoch_id) & (pl.col("status") == "included"),
                    netuid=netuid)
@@ -113,6 +142,15 @@ def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores:
         wh.write("weight_submissions", submission)
         return submission.row(0, named=True)
     projection = project_epoch(snap.subnets, snap.neurons, snap.weights, snap.bonds, our_uid, row.uids, row.weights)
+    included = (included_by_earlier_attempt(client, snap, hotkey.ss58_address, row.uids, row.weights,
+                                            epoch_start_block) if push else None)
+    if included is not None:
+        submission = submission_row(netuid, included - 1, hotkey.ss58_address, epoch_id, row.uids, row.weights,
+                                    version_key, False, projection, "included", included_block=included,
+                                    detail=f"included at block {included} by an earlier attempt of this epoch "
+                                           f"(found on chain after a restart); not sent again")
+        wh.write("weight_submissions", submission)
+        return {**submission.row(0, named=True), "projection": projection}
     submission = push_weights(client, netuid, row.uids, row.weights, version_key, hotkey, snapshot=snap,
                               dry_run=not push, epoch_id=epoch_id, projection=projection)
     wh.write("weight_submissions", submission)
@@ -149,10 +187,7 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
                deadline_s: float | None = None, ema_alpha: float = 0.1, series_path: str | None = None,
                seed: int = 0, version_key: int = 0) -> dict:
     """One evaluation epoch of the validator `hotkey` on `netuid`; dry run unless push=True."""
-    if hotkey_uri is not None and not hotkey_uri.startswith("//"):
-        # Flow parameters are stored by Prefect: only public development paths may travel as one.
-        raise ValueError("--hotkey-uri takes a development key path such as //Alice; for a real key use "
-                         "--wallet NAME --hotkey NAME (a bittensor keyfile)")
+    refuse_secret_uri(hotkey_uri)
     key = load_hotkey(hotkey_uri=hotkey_uri, wallet_name=wallet, hotkey_name=hotkey, wallet_path=wallet_path)
     wh = Warehouse(Path(warehouse))
     client = open_chain(chain)
@@ -172,7 +207,8 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
                                    deadline_s=deadline_s)
             scores, _ = score_and_smooth(wh, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
             _pause_after_scores()
-        submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key)
+        submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key,
+                                    epoch_start_block=int(challenges["block"][0]))
         create_markdown_artifact(key=f"epoch-{netuid}", markdown=summary_markdown(epoch_id, snap, responses, scores,
                                                                                   submission),
                                  description=f"validator epoch {epoch_id}")

@@ -232,6 +232,10 @@ _PLAYED_LOCK = threading.Lock()
 SOURCE_PATTERN = re.compile(r"^sim(?::(?P<seed>\d+)?(?:@(?P<state>.+))?)?$")
 
 
+def _scenario_text(sim: SimChain) -> str:
+    return json.dumps(sim.scenario, sort_keys=True)
+
+
 def parse_sim_source(source: str) -> tuple[int, str | None]:
     """`sim` → (0, None); `sim:7` → (7, None); `sim:7@path.json` → (7, 'path.json')."""
     match = SOURCE_PATTERN.match(source)
@@ -268,6 +272,7 @@ class SimChain:
             self._state = self._state.with_subnet(netuid, self._new_subnet(netuid, 0, {}))
         self._blocks: list[int] = [0]
         self._versions: list[WorldState] = [self._state]
+        self._saved: tuple | None = None  # (head, state, scenario) as last read from or written to the state file
 
     # -- construction from a source ---------------------------------------------------------------
 
@@ -387,11 +392,15 @@ class SimChain:
         return self._open.number
 
     def _seal_block(self) -> None:
-        b = self._open.number
+        b, extrinsics = self._open.number, self._open.extrinsics
         if self._state is not self._versions[-1]:
             self._blocks.append(b)
             self._versions.append(self._state)
         self._head, self._open = b, None
+        if extrinsics and self.state_file:
+            # As on chain, an included extrinsic is final once its block is sealed, even if the client
+            # dies the next moment: a validator killed after pushing must find its weights on chain.
+            self.save(self.state_file)
 
     @contextmanager
     def block(self) -> Iterator[int]:
@@ -566,8 +575,12 @@ class SimChain:
         return (int(alpha[0]) if len(alpha) else 0, int(tao[0]) if len(tao) else 0)
 
     def close(self) -> None:
-        """Save the state back to the source's STATE_FILE (`sim:SEED@STATE_FILE`), if it has one."""
-        if self.state_file:
+        """Save the state back to the source's STATE_FILE (`sim:SEED@STATE_FILE`), if it has one and
+        this client changed the chain: a reader (a backfill chunk) must not write back the state it
+        loaded over what another process has added since (a weight push) — last writer would win."""
+        unchanged = (self._saved is not None and self._saved[0] == self._head and self._saved[1] is self._state
+                     and self._saved[2] == _scenario_text(self))
+        if self.state_file and not unchanged:
             self.save(self.state_file)
 
     def __enter__(self) -> SimChain:
@@ -813,9 +826,12 @@ class SimChain:
                     "head": self._head, "scenario": self.scenario, "frames": frames, "versions": versions}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # A temp name of this writer's own: several processes and threads (the chunks of a backfill)
+        # may save one state file; a shared temp name let one rename the other's half-written file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(document, separators=(",", ":")))
         os.replace(tmp, path)
+        self._saved = (self._head, self._state, _scenario_text(self))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, source: str | None = None) -> SimChain:
@@ -843,4 +859,5 @@ class SimChain:
             sim._blocks.append(int(v["block"]))
             sim._versions.append(WorldState(subnets=subnets, globals=v["globals"], tao_stakes=frames[v["tao_stakes"]]))
         sim._state = sim._versions[-1]
+        sim._saved = (sim._head, sim._state, _scenario_text(sim))
         return sim
