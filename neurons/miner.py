@@ -107,7 +107,7 @@ async def read_body_capped(request: Request, max_body_bytes: int) -> bytes:
     """The body, or Refusal(413) as soon as it is known to exceed the cap, without reading it whole."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not (declared.strip().isascii() and declared.strip().isdigit()):
             raise Refusal(400, "malformed Content-Length")
         if int(declared) > max_body_bytes:
             raise Refusal(413, f"body larger than {max_body_bytes} bytes")
@@ -139,7 +139,8 @@ def signed_headers(request: Request) -> protocol.SignedHeaders:
     if not _NONCE.match(values[protocol.H_NONCE]):
         raise Refusal(400, f"{protocol.H_NONCE} must be 32 hex characters")
     timestamp = values[protocol.H_TIMESTAMP]
-    if not (timestamp.isdigit() and len(timestamp) <= 16):
+    # isascii: str.isdigit() is also true for "²" or "١", which int() rejects (headers are latin-1)
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16):
         raise Refusal(400, f"{protocol.H_TIMESTAMP} must be milliseconds since the epoch")
     if not _SIGNATURE.match(signature):
         raise Refusal(401, f"{protocol.H_SIGNATURE} must be 0x + 128 hex characters")

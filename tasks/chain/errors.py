@@ -47,6 +47,17 @@ class ChainRpcError(ChainError, SubstrateRequestException):
         super().__init__(f"JSON-RPC error for {method!r} with params {params!r}: {error!r}")
 
 
+class ChainConnectionError(ChainError, ConnectionError):
+    """The connection to the node failed (closed, reset, timed out) during a request; names the node.
+
+    A ConnectionError, so retry policies that retry transport failures (flows/ingest.py) retry it.
+    """
+
+    def __init__(self, endpoint: str, method: str, cause: BaseException):
+        self.endpoint, self.method, self.cause = endpoint, method, cause
+        super().__init__(f"connection to {endpoint} failed during {method!r}: {type(cause).__name__}: {cause}")
+
+
 class CommitRevealUnavailable(ChainError):
     """The subnet requires commit-reveal and this client cannot commit; names what is missing.
 

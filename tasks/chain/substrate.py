@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import threading
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,13 +24,20 @@ from scalecodec import types as scalecodec_types
 from scalecodec.base import ScaleBytes
 from substrateinterface import SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
+from websocket import WebSocketException
 
 from schemas import chain as tables
 from tasks.chain import scale
-from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, CommitRevealUnavailable
+from tasks.chain.errors import (
+    ChainConnectionError,
+    ChainDecodeError,
+    ChainError,
+    ChainRpcError,
+    CommitRevealUnavailable,
+)
 from tasks.chain.interface import PARTS, Snapshot, Submission, check_parts
 from tasks.chain.registry import ALL_METAGRAPH_INDEXES, TYPE_REGISTRY, Layout, RuntimeCall, layout_for
-from tasks.chain.transport import RecordingTransport, ReplayTransport
+from tasks.chain.transport import ReconnectingTransport, RecordingTransport, ReplayTransport
 
 SS58_FORMAT = 42
 # NetUidStorageIndex = mechid * GLOBAL_MAX_SUBNET_COUNT + netuid (chain_interface.md §2.3).
@@ -87,6 +95,27 @@ class _Substrate(SubstrateInterface):
             decoder.decode()
             self._decoded[key] = decoder
         return self._decoded[key]
+
+
+_RUNTIME_LOAD_LOCK = threading.RLock()
+
+
+def _init_runtime(si: SubstrateInterface, block_hash: str | None) -> None:
+    """si.init_runtime(block_hash), undone if it fails half-way.
+
+    substrate-interface 1.8.1 stores the block hash and spec version before it has fetched their
+    metadata; after a failure in between (a dropped connection), the next init_runtime for that block
+    would return at once and leave the client with no (or another runtime's) metadata.
+    """
+    # One runtime load at a time in this process: two clients decoding metadata in parallel threads
+    # (a backfill's concurrent chunks) intermittently failed inside scalecodec with
+    # `Decoder class for "Compact<u32>" not found`. Loads are rare (per runtime, metadata is cached).
+    with _RUNTIME_LOAD_LOCK:
+        try:
+            si.init_runtime(block_hash=block_hash)
+        except BaseException:
+            si.block_hash = si.block_id = si.runtime_version = None
+            raise
 
 
 @dataclass(frozen=True)
@@ -165,7 +194,11 @@ class SubstrateChain:
                 si = _Substrate(websocket=replay, **options)  # any object; the transport is swapped
                 si.transport = replay
             else:
-                si = _Substrate(url=self.source, ws_options=dict(self._ws_options), **options)
+                try:
+                    si = _Substrate(url=self.source, ws_options=dict(self._ws_options), **options)
+                except (WebSocketException, OSError) as err:
+                    raise ChainConnectionError(self.source, "connect", err) from err
+                si.transport = ReconnectingTransport(si.transport, self.source)
             if self.record:
                 si.transport = RecordingTransport(si.transport, self.record)
             self._si = si
@@ -228,7 +261,7 @@ class SubstrateChain:
         si = self.substrate
         try:
             # Storage at a block is decoded with its parent's runtime (substrate-interface's rule).
-            si.init_runtime(block_hash=block_hash)
+            _init_runtime(si, block_hash)
         except ChainError:
             raise
         except SubstrateRequestException as e:
@@ -547,7 +580,7 @@ class SubstrateChain:
         """substrate-interface loaded with the runtime at the best head (writes are built against it)."""
         si = self.substrate
         try:
-            si.init_runtime()
+            _init_runtime(si, None)
         except SubstrateRequestException as e:
             raise ChainRpcError("init_runtime", [], e.args[0] if e.args else str(e)) from e
         return si

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from substrateinterface.exceptions import SubstrateRequestException
 from substrateinterface.transport.base import TransportBase
+from websocket import WebSocketException
 
-from tasks.chain.errors import ChainRpcError, RecordingMissError
+from tasks.chain.errors import ChainConnectionError, ChainRpcError, RecordingMissError
 
 ANY_PARAMS = "*"
 
@@ -119,4 +120,33 @@ class RecordingTransport(TransportBase):
 
     def close(self):
         self.save()
+        self.inner.close()
+
+
+class ReconnectingTransport(TransportBase):
+    """substrate-interface's websocket transport, with transport failures named and a new connection after.
+
+    A closed, reset or timed-out websocket raises ChainConnectionError naming the node and the method
+    (substrate-interface would raise websocket-client's bare exception, and parts of it turn that into
+    other errors). The next request opens a fresh connection: answers still in flight on the old one
+    (a late reply after a timeout) are never read, so a reply can only be matched to its own request.
+    """
+
+    def __init__(self, inner, endpoint: str):
+        super().__init__()
+        self.inner, self.endpoint = inner, endpoint
+        self.broken = False
+
+    def rpc_request(self, payload, result_handler=None):
+        try:
+            if self.broken:
+                self.inner.close()
+                self.inner.connect()
+                self.broken = False
+            return self.inner.rpc_request(payload, result_handler=result_handler)
+        except (WebSocketException, OSError) as err:  # OSError: resets, refusals, socket timeouts
+            self.broken = True
+            raise ChainConnectionError(self.endpoint, payload["method"], err) from err
+
+    def close(self):
         self.inner.close()

@@ -77,8 +77,9 @@ def parse_answer(body: bytes, query_ids: set[int]) -> dict[int, list[float] | st
     unusable. Raises _Unusable when the body as a whole is not the protocol's response. NaN and
     infinities are kept (JSON allows them here); validate.py rejects them per challenge."""
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError) as err:
+        # UTF-8 only (RFC 8259 §8.1): json.loads(bytes) would also guess UTF-16/32 from the first bytes
+        answer = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
         raise _Unusable(f"body is not JSON: {str(err)[:200]}") from None
     if not isinstance(answer, dict) or not isinstance(answer.get("forecasts"), list):
         raise _Unusable('body is not {"forecasts": [...]}')
@@ -187,6 +188,9 @@ async def query_miners_async(neurons: pl.DataFrame, challenges: pl.DataFrame, ke
     client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, follow_redirects=False,
                                limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0))
     outcomes: dict[int, _Outcome] = {}
+    # One grace for cancelling AND closing, so the call returns by deadline_s + CANCEL_GRACE_S (two
+    # graces in a row made the worst case deadline_s + 2 × CANCEL_GRACE_S).
+    grace_ends = time.monotonic() + deadline_s + CANCEL_GRACE_S
     try:
         tasks = {asyncio.create_task(ask(uid, hotkey, url)): uid for uid, hotkey, url in miners.iter_rows()}
         if tasks:
@@ -210,11 +214,11 @@ async def query_miners_async(neurons: pl.DataFrame, challenges: pl.DataFrame, ke
                                          f"for one of {concurrency} connection slots")
         pending = [task for task in tasks if not task.done()]
         if pending:
-            await asyncio.wait(pending, timeout=CANCEL_GRACE_S)
+            await asyncio.wait(pending, timeout=max(grace_ends - time.monotonic(), 0.0))
     finally:
         # Closing the sockets of hostile peers must not fail the batch, nor outlast the grace.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.aclose(), CANCEL_GRACE_S)
+            await asyncio.wait_for(client.aclose(), max(grace_ends - time.monotonic(), 0.05))
     return responses_frame(epoch_id, miners, challenges["query_id"], outcomes)
 
 
