@@ -34,6 +34,10 @@ FILES_SCHEMA = {
     "added_version": pl.UInt64,
     "retired_version": pl.UInt64,  # null while live
     "retired_at_ms": pl.UInt64,
+    # hex sha256 of the file's bytes, taken when it was written: Parquet pages carry no checksum a
+    # reader checks, so a flipped bit would otherwise read back as other values (null: written before
+    # the column existed, not checked)
+    "sha256": pl.String,
 }
 
 
@@ -51,6 +55,10 @@ def empty_files() -> pl.DataFrame:
     return pl.DataFrame(schema=FILES_SCHEMA)
 
 
+class WarehouseError(RuntimeError):
+    """A warehouse file is missing or unreadable; the message names the table and the file."""
+
+
 def load_manifest(root: Path) -> Manifest:
     path = root / MANIFEST_NAME
     try:
@@ -59,9 +67,17 @@ def load_manifest(root: Path) -> Manifest:
         data = path.read_bytes()
     except FileNotFoundError:
         return Manifest(0, empty_files())
-    arrow = pq.read_table(pa.BufferReader(data))
-    version = int((arrow.schema.metadata or {}).get(_VERSION_KEY, b"0"))
-    return Manifest(version, pl.from_arrow(arrow).cast(FILES_SCHEMA))
+    try:
+        arrow = pq.read_table(pa.BufferReader(data))
+        version = int((arrow.schema.metadata or {}).get(_VERSION_KEY, b"0"))
+        files = pl.from_arrow(arrow)
+        if "sha256" not in files.columns:  # a manifest from before content checksums
+            files = files.with_columns(pl.lit(None, pl.String).alias("sha256"))
+        return Manifest(version, files.select(list(FILES_SCHEMA)).cast(FILES_SCHEMA))
+    except (pa.ArrowException, pl.exceptions.PolarsError, ValueError) as err:
+        # Never taken for an empty manifest: the next write would forget every file it lists.
+        raise WarehouseError(f"warehouse manifest {path} is damaged ({err}); it lists the live files, so nothing "
+                             f"is read or written until it is restored") from err
 
 
 def save_manifest(root: Path, manifest: Manifest) -> None:
@@ -79,14 +95,23 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
 
 # Test seam for the crash tests: "point=marker_path" makes a writer create marker_path and sleep at
 # that point of a write (temp_written, files_written, manifest_temp_written, manifest_swapped), so a
-# test can SIGKILL it there.
+# test can SIGKILL it there. "point#N=marker_path" stops at the N-th arrival at that point in the
+# process instead of the first, so a seeded schedule can kill any write of a flow, not only its first.
 PAUSE_ENV = "YUMAFLOW_WAREHOUSE_PAUSE"
+_arrivals: dict[str, int] = {}
 
 
 def pause_at(point: str) -> None:
     spec = os.environ.get(PAUSE_ENV)
-    if spec and spec.split("=", 1)[0] == point:
-        Path(spec.split("=", 1)[1]).write_text(str(os.getpid()))
+    if not spec:
+        return
+    where, marker = spec.split("=", 1)
+    name, _, nth = where.partition("#")
+    if name != point:
+        return
+    _arrivals[point] = _arrivals.get(point, 0) + 1
+    if _arrivals[point] == int(nth or 1):
+        Path(marker).write_text(str(os.getpid()))
         time.sleep(60)
 
 

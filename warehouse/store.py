@@ -39,6 +39,7 @@ from warehouse.manifest import (
     MANIFEST_NAME,
     PAUSE_ENV,
     Manifest,
+    WarehouseError,
     fsync_path,
     load_manifest,
     pause_at,
@@ -48,10 +49,6 @@ from warehouse.manifest import (
 log = logging.getLogger("yumaflow.warehouse")
 
 DEFAULT_ROOT = Path("data/warehouse")
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse file is missing or unreadable; the message names the table and the file."""
 
 
 class Completion(NamedTuple):
@@ -122,7 +119,10 @@ class Warehouse:
         retires them, so collect within that time.
         """
         table = by_name(table_name)
-        files = self.files(table_name, netuid=netuid, block_start=block_start, block_end=block_end)
+        manifest = self.manifest()
+        files = self.files(table_name, netuid=netuid, block_start=block_start, block_end=block_end,
+                           manifest=manifest)
+        _check_digests(table, _digests(self.root, manifest, files))
         return _filtered(self._scan_files(table, files), table, netuid, block_start, block_end)
 
     def read(self, table_name: str, *predicates: pl.Expr, netuid: int | None = None,
@@ -134,6 +134,12 @@ class Warehouse:
             manifest = self.manifest()
             files = self.files(table_name, netuid=netuid, block_start=block_start, block_end=block_end,
                                manifest=manifest)
+            try:
+                _check_digests(table, _digests(self.root, manifest, files))
+            except FileNotFoundError:
+                if self.manifest().version != manifest.version:
+                    continue  # a writer moved on and collected a retired file: read the new version
+                raise WarehouseError(_file_problem(table, files) or f"table {table_name!r}: a file vanished") from None
             query = _filtered(self._scan_files(table, files), table, netuid, block_start, block_end)
             for predicate in predicates:
                 query = query.filter(predicate)
@@ -195,6 +201,11 @@ class Warehouse:
                 problems.append(f"table {row['table_name']!r} is in the manifest but not in schemas/")
                 continue
             problem = _file_problem(table, [self.root / row["path"]], expected_rows=row["rows"])
+            if problem is None and row["sha256"] is not None:
+                try:
+                    _check_digests(table, {self.root / row["path"]: row["sha256"]})
+                except WarehouseError as err:
+                    problem = str(err)
             if problem:
                 problems.append(problem)
         return problems
@@ -234,11 +245,21 @@ class Warehouse:
             added: list[dict] = []
             retired: list[str] = []
             summaries = {}
-            for name, (table, frame) in checked.items():
-                a, r = self._stage(table, frame, replace.get(name), manifest, version, known)
-                added += a
-                retired += r
-                summaries[name] = WriteSummary(name, version, frame.height, len(a), len(r))
+            self._staged_paths: list[Path] = []
+            try:
+                for name, (table, frame) in checked.items():
+                    a, r = self._stage(table, frame, replace.get(name), manifest, version, known)
+                    added += a
+                    retired += r
+                    summaries[name] = WriteSummary(name, version, frame.height, len(a), len(r))
+            except BaseException:
+                # A write that fails before its commit leaves none of its files behind (no manifest
+                # names them, but the directory must read as it did before the attempt).
+                for path in self._staged_paths:
+                    path.unlink(missing_ok=True)
+                raise
+            finally:
+                self._staged_paths = None
             if not added and not retired:
                 return {name: WriteSummary(name, manifest.version, 0, 0, 0) for name in frames}
             pause_at("files_written")
@@ -371,7 +392,7 @@ class Warehouse:
             for old in live.iter_rows(named=True):  # one iteration per live file
                 if not _may_share_scopes(old, keys):
                     continue
-                old_rows = self._read_file(table, old["path"])
+                old_rows = self._read_file(table, old["path"], sha256=old["sha256"])
                 if old_rows.join(keys, on=on, how="semi").height == 0:
                     continue
                 kept = old_rows.join(keys, on=on, how="anti")
@@ -396,10 +417,11 @@ class Warehouse:
             for old in live.filter(pl.col("partition") == part).iter_rows(named=True):  # per file
                 if not _may_share_scopes(old, rows):
                     continue
-                old_scopes = self._read_file(table, old["path"], columns=list(layout.scope))
+                old_scopes = self._read_file(table, old["path"], columns=list(layout.scope), sha256=old["sha256"])
                 if old_scopes.join(scopes, on=list(layout.scope), how="semi").height == 0:
                     continue
-                kept = self._read_file(table, old["path"]).join(scopes, on=list(layout.scope), how="anti")
+                kept = (self._read_file(table, old["path"], sha256=old["sha256"])
+                        .join(scopes, on=list(layout.scope), how="anti"))
                 if old["path"] in rewritten:
                     added = [a for a in added if a["path"] != old["path"]]
                     (self.root / old["path"]).unlink(missing_ok=True)
@@ -436,10 +458,13 @@ class Warehouse:
         tmp = directory / f".{name}.tmp"
         frame = frame.sort(list(table.key))
         frame.write_parquet(tmp, compression="zstd", statistics=True)
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         fsync_path(tmp)
         pause_at("temp_written")
         os.replace(tmp, directory / name)
         fsync_path(directory)
+        if getattr(self, "_staged_paths", None) is not None:
+            self._staged_paths.append(directory / name)
         has = set(frame.columns)
         netuids = frame["netuid"] if "netuid" in has else None
         blocks = frame["block"] if "block" in has else None
@@ -450,10 +475,13 @@ class Warehouse:
                 "block_min": None if blocks is None else blocks.min(),
                 "block_max": None if blocks is None else blocks.max(),
                 "rows": frame.height, "bytes": (directory / name).stat().st_size,
-                "added_version": version, "retired_version": None, "retired_at_ms": None}
+                "added_version": version, "retired_version": None, "retired_at_ms": None, "sha256": digest}
 
-    def _read_file(self, table: Table, path: str, columns: list[str] | None = None) -> pl.DataFrame:
+    def _read_file(self, table: Table, path: str, columns: list[str] | None = None,
+                   sha256: str | None = None) -> pl.DataFrame:
         full = self.root / path
+        if sha256 is not None:
+            _check_digests(table, {full: sha256})
         try:
             return pl.read_parquet(full, columns=columns, hive_partitioning=False)
         except (pl.exceptions.PolarsError, OSError) as err:
@@ -525,6 +553,29 @@ def _may_share_scopes(old: dict, rows: pl.DataFrame) -> bool:
     if old["block_min"] is None or "block" not in rows.columns:
         return True
     return not (rows["block"].max() < old["block_min"] or rows["block"].min() > old["block_max"])
+
+
+def _digests(root: Path, manifest: Manifest, files: list[Path]) -> dict[Path, str]:
+    """The recorded sha256 of each of `files` (files written before checksums existed have none)."""
+    wanted = {str(f.relative_to(root)) for f in files}
+    rows = manifest.live().filter(pl.col("path").is_in(list(wanted)) & pl.col("sha256").is_not_null())
+    return {root / path: digest for path, digest in rows.select("path", "sha256").iter_rows()}
+
+
+def _check_digests(table: Table, digests: dict[Path, str]) -> None:
+    """Raise WarehouseError naming the first file whose bytes are not the ones written.
+
+    One sha256 pass over each file (about 1 GB/s; warehouse files are compressed Parquet, so this is
+    a small part of decoding them). FileNotFoundError propagates: the caller knows whether a writer
+    may have collected the file in the meantime.
+    """
+    for path, digest in digests.items():  # one per file, not per row
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            # name what is wrong as precisely as possible (truncated, not Parquet, wrong schema…)
+            raise WarehouseError(_file_problem(table, [path]) or
+                                 f"table {table.name!r}: file {path} is damaged: its content does not match the "
+                                 "sha256 the manifest recorded when it was written (restore it from a backup or "
+                                 "re-ingest the blocks it holds)")
 
 
 def _file_problem(table: Table, files: list[Path], expected_rows: int | None = None) -> str | None:
