@@ -8,49 +8,21 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from flows.consensus import recompute
-from flows.consensus import store as store_chain_replay
-from flows.ingest import store_snapshots
-from flows.whatif import store as store_whatif
-from flows.whatif import warehouse_inputs
-from schemas.evaluation import SCORES
-from tasks.chain.sim import SimChain
 from tasks.consensus.inputs import PARITY_COLUMNS
-from tasks.consensus.whatif import Variant, run_variants
 from tasks.reporting import render_report
 from tasks.reporting.report import SECTIONS
+from tests.support.report_data import END, EPOCH_BLOCKS, NETUID, START, fill_sim_warehouse
 from warehouse import Warehouse
 
-NETUID = 1
-EPOCH_BLOCKS = [140, 160, 180]  # sim:7 runs an epoch every 20 blocks
-START, END = 139, 180
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def sim_warehouse(tmp_path_factory) -> Warehouse:
     """Snapshots at b − 1 and b of each epoch block b, the chain replay, one what-if variant and scores."""
-    sim = SimChain.open("sim:7")
-    wh = Warehouse(tmp_path_factory.mktemp("report") / "wh")
-    blocks = sorted({b for e in EPOCH_BLOCKS for b in (e - 1, e)})
-    store_snapshots(wh, [sim.snapshot(NETUID, b) for b in blocks], "sim:7")
-    snapshots = {n: wh.read(n, netuid=NETUID) for n in ("subnets", "neurons", "weights", "bonds")}
-    inputs, outputs = recompute.fn(snapshots, END - 1)
-    store_chain_replay.fn(wh, inputs, outputs, "chain")
-    whatif_inputs = warehouse_inputs.fn(wh, NETUID, EPOCH_BLOCKS[0], EPOCH_BLOCKS[-1])
-    variants = [Variant("baseline"), Variant("classic", {"yuma3_enabled": False})]
-    store_whatif.fn(wh, run_variants(whatif_inputs, variants), "")
-    scores = pl.DataFrame({
-        "epoch_id": [f"e{b}" for b in EPOCH_BLOCKS for _ in range(3)],
-        "netuid": [NETUID] * 9, "block": [b for b in EPOCH_BLOCKS for _ in range(3)],
-        "miner_uid": [10, 11, 12] * 3, "hotkey": ["h10", "h11", "h12"] * 3,
-        "batch_score": [0.5, 0.3, 0.2] * 3, "smoothed_score": [0.5, 0.3, 0.2, 0.52, 0.29, 0.19, 0.55, 0.27, 0.18],
-    }, schema=SCORES.polars_schema())
-    wh.write("scores", scores)
-    return wh
+    return fill_sim_warehouse(tmp_path_factory.mktemp("report") / "wh")
 
 
 class Page(HTMLParser):

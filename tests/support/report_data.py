@@ -1,6 +1,6 @@
 """A warehouse with everything the HTML report draws, filled from the simulated subnet sim:7.
 
-The same data as tests/test_report.py's `sim_warehouse` fixture: snapshots at b − 1 and b of three
+Shared by tests/test_report.py and tests/test_report_browser.py: snapshots at b − 1 and b of three
 epoch blocks b, the chain replay (variant "chain"), a baseline and a classic-Yuma what-if variant,
 and a few miner scores, so every section of the report has a plot or a table.
 """
