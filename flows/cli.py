@@ -34,6 +34,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_runner_options(p: argparse.ArgumentParser) -> None:
+    """--concurrency, --task-runner, --dask-workers: the options of every chunked command."""
+    p.add_argument("--concurrency", type=_positive, metavar="N",
+                   help="chunks at once (default 2 on threads, the worker threads of a Dask cluster; 1 when a "
+                        "backfill records)")
     p.add_argument("--task-runner", metavar="RUNNER",
                    help="where the chunks run: threads (Prefect's thread pool here, the default), dask (a local "
                         "Dask cluster of --dask-workers processes), tcp://HOST:PORT or dask://HOST:PORT (an "
@@ -405,8 +409,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-epochs", type=_positive, default=100, metavar="N",
                    help="warehouse mode: snapshots recomputed per chunk, the unit of memory and of work sent to "
                         "a worker (default 100)")
-    p.add_argument("--concurrency", type=_positive, metavar="N",
-                   help="warehouse mode: chunks at once (default 2 on threads, the worker threads of a Dask cluster)")
     _add_runner_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_consensus)
@@ -456,9 +458,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=_positive, default=1, metavar="BLOCKS", help="blocks between snapshots (default 1)")
     p.add_argument("--chunk-size", type=_positive, default=10, metavar="N",
                    help="snapshots per chunk, the unit of retry and of resumption (default 10)")
-    p.add_argument("--concurrency", type=_positive, metavar="N",
-                   help="chunks read at once (default 2 on threads, the worker threads of a Dask cluster; "
-                        "1 when recording)")
     _add_runner_options(p)
     p.set_defaults(func=cmd_backfill)
 
@@ -615,10 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiny-uid", type=int, metavar="UID", help="a tiny-stake validator to report (warehouse mode)")
     p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
     p.add_argument("--variants-per-chunk", type=_positive, metavar="N",
-                   help="variants replayed together in one chunk (default: the variants spread over the chunks "
-                        "run at once)")
-    p.add_argument("--concurrency", type=_positive, metavar="N",
-                   help="chunks at once (default 2 on threads, the worker threads of a Dask cluster)")
+                   help="variants replayed together in one chunk (default: all in one batch on threads; spread "
+                        "over the chunks a Dask cluster runs at once)")
     _add_runner_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_whatif)

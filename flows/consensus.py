@@ -69,13 +69,11 @@ def plan_epoch_chunks(wh: Warehouse, netuid: int, start_block: int, end_block: i
             chunks.select("first", "last", "len").iter_rows()]  # one iteration per chunk
 
 
-@task(name="read-snapshots", cache_policy=NO_CACHE)
 def read_snapshots(warehouse: Warehouse, netuid: int, first_block: int, last_block: int) -> dict[str, pl.DataFrame]:
     return {name: warehouse.read(name, netuid=netuid, block_start=first_block, block_end=last_block)
             for name in ("subnets", "neurons", "weights", "bonds")}
 
 
-@task(name="recompute-epochs", cache_policy=NO_CACHE)
 def recompute(snapshots: dict[str, pl.DataFrame], last_input_block: int):
     inputs_at = {name: frame.filter(pl.col("block") <= last_input_block) for name, frame in snapshots.items()}
     inputs = epoch_inputs_from_snapshots(inputs_at["subnets"], inputs_at["neurons"], inputs_at["weights"],
@@ -83,7 +81,6 @@ def recompute(snapshots: dict[str, pl.DataFrame], last_input_block: int):
     return inputs, run_epochs(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
 
 
-@task(name="store-epoch-results", cache_policy=NO_CACHE)
 def store(warehouse: Warehouse, inputs: dict[str, pl.DataFrame], outputs, variant: str) -> None:
     tag = pl.lit(variant, pl.String).alias("variant")
     # Edge tables may hold no row for an epoch (no weights, no new bonds): its earlier rows must go all
@@ -110,9 +107,9 @@ def recompute_chunk(warehouse: str, chunk: EpochChunk) -> dict:
     """Recompute and store one chunk's epochs; its counts and parity summary (small, whatever the chunk)."""
     wh = Warehouse(Path(warehouse), lock_timeout_s=CHUNK_LOCK_TIMEOUT_S)
     # The chain's own outputs of the chunk's last epoch are in the snapshot at last_block.
-    snapshots = read_snapshots.fn(wh, chunk.netuid, chunk.first_block - 1, chunk.last_block)
-    inputs, outputs = recompute.fn(snapshots, chunk.last_block - 1)
-    store.fn(wh, inputs, outputs, CHAIN_VARIANT)
+    snapshots = read_snapshots(wh, chunk.netuid, chunk.first_block - 1, chunk.last_block)
+    inputs, outputs = recompute(snapshots, chunk.last_block - 1)
+    store(wh, inputs, outputs, CHAIN_VARIANT)
     parity = chain_parity(outputs.neurons, snapshots["neurons"], snapshots["subnets"])
     return {"epochs": outputs.neurons.select("netuid", "mechid", "block").unique().height,
             "compared_epochs": parity.select("block").n_unique() if parity.height else 0,

@@ -53,11 +53,10 @@ def with_baseline(variants: list[Variant | str]) -> list[Variant]:
     return [Variant(BASELINE)] + [v for v in parsed if v.name != BASELINE]
 
 
-@task(name="whatif-inputs-from-warehouse", cache_policy=NO_CACHE)
 def warehouse_inputs(wh: Warehouse, netuid: int, start_block: int, end_block: int) -> dict[str, pl.DataFrame]:
     """Engine inputs of the epochs the chain ran at blocks start_block..end_block of `netuid`."""
     first = max(start_block, 1) - 1
-    snaps = read_snapshots.fn(wh, netuid, first, end_block)
+    snaps = read_snapshots(wh, netuid, first, end_block)
     ran = snaps["subnets"].filter((pl.col("last_mechanism_step_block") == pl.col("block"))
                                   & (pl.col("block") >= start_block)).select("block")
     inputs_at = ran.select(pl.col("block") - 1)
@@ -70,7 +69,6 @@ def warehouse_inputs(wh: Warehouse, netuid: int, start_block: int, end_block: in
     return inputs
 
 
-@task(name="store-whatif-results", cache_policy=NO_CACHE)
 def store(wh: Warehouse, outputs, prefix: str) -> None:
     name = (pl.lit(prefix) + pl.col("variant")).alias("variant")
     neurons = outputs.neurons.with_columns(name)
@@ -97,7 +95,7 @@ class WhatifSource:
         if self.scenario is not None:
             inputs = catalogue_scenario(self.scenario, self.epochs).inputs
             return {name: frame.filter(pl.col("netuid") == netuid) for name, frame in inputs.items()}
-        return warehouse_inputs.fn(Warehouse(Path(self.warehouse)), netuid, self.start_block, self.end_block)
+        return warehouse_inputs(Warehouse(Path(self.warehouse)), netuid, self.start_block, self.end_block)
 
 
 @task(name="whatif-chunk", cache_policy=NO_CACHE)
@@ -105,7 +103,7 @@ def whatif_chunk(source: WhatifSource, netuid: int, variants: list[Variant], rol
     """Replay `variants` over subnet `netuid` of `source` and store them; the chunk's comparison rows."""
     inputs = source.inputs(netuid)
     outputs = run_variants(inputs, variants)
-    store.fn(Warehouse(Path(source.warehouse), lock_timeout_s=CHUNK_LOCK_TIMEOUT_S), outputs, source.prefix)
+    store(Warehouse(Path(source.warehouse), lock_timeout_s=CHUNK_LOCK_TIMEOUT_S), outputs, source.prefix)
     return {"epochs": inputs["epochs"].height, "comparison": compare_variants(outputs.neurons, roles),
             "dividends": outputs.neurons.group_by("variant", "netuid", "uid").agg(pl.col("validator_emission").sum())}
 

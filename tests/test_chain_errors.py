@@ -9,6 +9,7 @@ import pytest
 
 from tasks.chain import ChainDecodeError, ChainRpcError, RecordingMissError, UnknownSpecError, open_chain, scale
 from tasks.chain.registry import layout_for
+from tests.support.recordings import load_recording, replay_edited
 
 BLOCK, NETUID = 6852690, 1
 BLOCK_HASH = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0"
@@ -18,16 +19,7 @@ MG = "SubnetInfoRuntimeApi_get_selective_mechagraph"
 
 @pytest.fixture(scope="module")
 def recording(shared_dir) -> dict:
-    path = shared_dir / "chain" / "recordings" / "mainnet-spec343" / "metagraph.json"
-    return json.loads(path.read_text())
-
-
-def _replay_edited(recording, tmp_path, edit) -> str:
-    edited = json.loads(json.dumps(recording))
-    edit(edited)
-    path = tmp_path / "edited.json"
-    path.write_text(json.dumps(edited))
-    return f"replay:{path}"
+    return load_recording(shared_dir)
 
 
 def _edit_state_call(method, change):
@@ -41,7 +33,7 @@ def _edit_state_call(method, change):
 def test_truncated_scale_bytes(recording, tmp_path):
     def cut(answer):
         answer["result"] = answer["result"][:-20]  # drop the last 10 bytes
-    chain = open_chain(_replay_edited(recording, tmp_path, _edit_state_call(MG, cut)))
+    chain = open_chain(replay_edited(recording, tmp_path, _edit_state_call(MG, cut)))
     with pytest.raises(ChainDecodeError) as err:
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
     message = str(err.value)
@@ -53,7 +45,7 @@ def test_truncated_scale_bytes(recording, tmp_path):
 def test_trailing_bytes_are_an_error(recording, tmp_path):
     def pad(answer):
         answer["result"] += "00"
-    chain = open_chain(_replay_edited(recording, tmp_path, _edit_state_call(MG, pad)))
+    chain = open_chain(replay_edited(recording, tmp_path, _edit_state_call(MG, pad)))
     with pytest.raises(ChainDecodeError, match=r"1 byte\(s\) left over after Option<SubtensorSelectiveMetagraph>"):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
@@ -61,7 +53,7 @@ def test_trailing_bytes_are_an_error(recording, tmp_path):
 def test_not_hex(recording, tmp_path):
     def garble(answer):
         answer["result"] = "0xzz" + answer["result"][4:]
-    chain = open_chain(_replay_edited(recording, tmp_path, _edit_state_call(MG, garble)))
+    chain = open_chain(replay_edited(recording, tmp_path, _edit_state_call(MG, garble)))
     with pytest.raises(ChainDecodeError, match=rf"{MG} at block {BLOCK}: not hex"):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
@@ -70,7 +62,7 @@ def test_unknown_spec_version(recording, tmp_path):
     def spec_999(rec):
         for method in ("state_getRuntimeVersion", "chain_getRuntimeVersion"):
             rec[method][json.dumps([PARENT_HASH])]["result"]["specVersion"] = 999
-    chain = open_chain(_replay_edited(recording, tmp_path, spec_999))
+    chain = open_chain(replay_edited(recording, tmp_path, spec_999))
     with pytest.raises(UnknownSpecError) as err:
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
     message = str(err.value)
@@ -91,7 +83,7 @@ def test_runtime_upgrade_block_asks_the_blocks_own_version(recording, tmp_path):
     def upgrade(rec):
         for answer in rec["chain_getHeader"].values():
             answer["result"]["digest"]["logs"].append("0x08")
-    chain = open_chain(_replay_edited(recording, tmp_path, upgrade))
+    chain = open_chain(replay_edited(recording, tmp_path, upgrade))
     with pytest.raises(RecordingMissError, match=rf"'state_getRuntimeVersion' with params \['{BLOCK_HASH}'\]"):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
@@ -100,7 +92,7 @@ def test_runtime_upgrade_block_asks_the_blocks_own_version(recording, tmp_path):
         answer = json.loads(json.dumps(rec["state_getRuntimeVersion"][json.dumps([PARENT_HASH])]))
         answer["result"]["specVersion"] = 999
         rec["state_getRuntimeVersion"][json.dumps([BLOCK_HASH])] = answer
-    chain = open_chain(_replay_edited(recording, tmp_path, upgrade_to_999))
+    chain = open_chain(replay_edited(recording, tmp_path, upgrade_to_999))
     with pytest.raises(UnknownSpecError, match="spec_version 999"):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
@@ -111,7 +103,7 @@ def test_rpc_error_object(recording, tmp_path):
     def fail(answer):
         answer.pop("result")
         answer["error"] = error
-    chain = open_chain(_replay_edited(recording, tmp_path, _edit_state_call(MG, fail)))
+    chain = open_chain(replay_edited(recording, tmp_path, _edit_state_call(MG, fail)))
     with pytest.raises(ChainRpcError) as err:
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
     assert err.value.error == error
@@ -181,7 +173,7 @@ def test_current_layout_reads_hyperparams_v3_by_name(recording, tmp_path):
             rec[method][json.dumps([PARENT_HASH])]["result"]["specVersion"] = 425
         rec["state_call"][json.dumps(["SubnetInfoRuntimeApi_get_subnet_hyperparams_v3", "0x0100", BLOCK_HASH])] = {
             "result": payload}
-    chain = open_chain(_replay_edited(recording, tmp_path, as_spec_425))
+    chain = open_chain(replay_edited(recording, tmp_path, as_spec_425))
     pinned = chain.pin(BLOCK)
     assert (pinned.spec_version, pinned.layout.name) == (425, "current-425")
     assert chain.hyperparams(pinned, NETUID) == {"kappa": 32767, "yuma_version": 3,

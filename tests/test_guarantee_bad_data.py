@@ -28,6 +28,7 @@ from tasks.chain.errors import ChainDecodeError
 from tasks.consensus import ConsensusInputError, run_consensus_files
 from tasks.weights.convert import WeightsRefused, scores_to_weights
 from tasks.weights.push import push_weights
+from tests.support.recordings import load_recording, replay_edited
 from warehouse import Warehouse, WarehouseError
 
 BIN = str(Path(sys.executable).parent / "yumaflow")
@@ -95,8 +96,6 @@ def test_a_flipped_bit_is_detected_not_read_as_other_values(warehouse):
 
 def test_every_one_bit_flip_of_a_file_is_caught(warehouse):
     """Not one position: a seeded sample of 200 single-bit flips over the whole file, each caught."""
-    import numpy as np
-
     damaged = neurons_file(warehouse)
     original = damaged.read_bytes()
     rng = np.random.default_rng(20261125)
@@ -150,20 +149,11 @@ def test_truncated_consensus_input_exit_2_naming_the_file_and_out_untouched(tmp_
 # -- chain answers for the wrong block or the wrong runtime --------------------------------------
 
 
-def edited_recording(shared_dir: Path, tmp_path: Path, edit) -> str:
-    path = shared_dir / "chain" / "recordings" / "mainnet-spec343" / "metagraph.json"
-    recording = json.loads(path.read_text())
-    edit(recording)
-    out = tmp_path / "edited.json"
-    out.write_text(json.dumps(recording))
-    return f"replay:{out}"
-
-
 def test_header_for_another_block_is_refused_and_nothing_written(shared_dir, tmp_path):
     def other_block(rec):
         rec["chain_getHeader"][json.dumps([REPLAY_HASH])]["result"]["number"] = hex(REPLAY_BLOCK + 1)
 
-    source = edited_recording(shared_dir, tmp_path, other_block)
+    source = replay_edited(load_recording(shared_dir), tmp_path, other_block)
     with pytest.raises(ChainError, match=rf"says block {REPLAY_BLOCK + 1}, expected {REPLAY_BLOCK}"):
         ingest_chunk.fn(source, Chunk(REPLAY_NETUID, (REPLAY_BLOCK,)), str(tmp_path / "wh"))
     assert not (tmp_path / "wh").exists() or tree(tmp_path / "wh") == {}
@@ -178,7 +168,7 @@ def test_answer_under_another_known_spec_is_a_decode_error_and_nothing_written(s
         for method in ("state_getRuntimeVersion", "chain_getRuntimeVersion"):
             rec[method][json.dumps([REPLAY_PARENT])]["result"]["specVersion"] = spec
 
-    source = edited_recording(shared_dir, tmp_path, claim)
+    source = replay_edited(load_recording(shared_dir), tmp_path, claim)
     with pytest.raises(ChainError) as err:
         ingest_chunk.fn(source, Chunk(REPLAY_NETUID, (REPLAY_BLOCK,)), str(tmp_path / "wh"))
     print(f"\nspec {spec}: {type(err.value).__name__}: {str(err.value)[:300]}")

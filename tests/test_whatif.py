@@ -40,7 +40,7 @@ def sim_warehouse(tmp_path_factory) -> Warehouse:
 def sim_inputs(wh: Warehouse) -> dict[str, pl.DataFrame]:
     from flows.whatif import warehouse_inputs
 
-    return warehouse_inputs.fn(wh, NETUID, EPOCH_BLOCKS[0], EPOCH_BLOCKS[-1])
+    return warehouse_inputs(wh, NETUID, EPOCH_BLOCKS[0], EPOCH_BLOCKS[-1])
 
 
 def test_baseline_reproduces_the_chain_exactly(sim_warehouse):

@@ -35,11 +35,11 @@ def fill_sim_warehouse(root: Path) -> Warehouse:
     blocks = sorted({b for e in EPOCH_BLOCKS for b in (e - 1, e)})
     store_snapshots(wh, [sim.snapshot(NETUID, b) for b in blocks], CHAIN)
     snapshots = {n: wh.read(n, netuid=NETUID) for n in ("subnets", "neurons", "weights", "bonds")}
-    inputs, outputs = recompute.fn(snapshots, END - 1)
-    store_chain_replay.fn(wh, inputs, outputs, "chain")
-    whatif_inputs = warehouse_inputs.fn(wh, NETUID, EPOCH_BLOCKS[0], EPOCH_BLOCKS[-1])
+    inputs, outputs = recompute(snapshots, END - 1)
+    store_chain_replay(wh, inputs, outputs, "chain")
+    whatif_inputs = warehouse_inputs(wh, NETUID, EPOCH_BLOCKS[0], EPOCH_BLOCKS[-1])
     variants = [Variant("baseline"), Variant("classic", {"yuma3_enabled": False})]
-    store_whatif.fn(wh, run_variants(whatif_inputs, variants), "")
+    store_whatif(wh, run_variants(whatif_inputs, variants), "")
     n = len(EPOCH_BLOCKS)
     scores = pl.DataFrame({
         "epoch_id": [f"e{b}" for b in EPOCH_BLOCKS for _ in range(3)],
