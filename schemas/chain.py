@@ -59,8 +59,25 @@ SUBNETS = register(Table(
         _f("tao_weight", pa.uint64(), True),       # global TaoWeight, raw u64 (÷ 2^64−1)
         _f("stake_threshold", pa.uint64(), True),  # global StakeThreshold, rao
         _f("pending_emission", pa.uint64(), True), # rao of alpha accumulated for the next epoch
+        # The subnet's epoch and weight rules at this block, from the runtime's storage; null where that
+        # runtime has no such item (never guessed).
+        _f("liquid_alpha_consensus_mode", pa.string(), True),   # LiquidAlphaConsensusMode variant name
+        _f("bonds_reset_enabled", pa.bool_(), True),            # BondsResetOn
+        _f("mechanism_emission_split", pa.list_(pa.uint16()), True),  # MechanismEmissionSplit; [] = even split
+        _f("commit_reveal_version", pa.uint16(), True),         # CommitRevealWeightsVersion (global)
+        _f("reveal_period_epochs", pa.uint64(), True),          # RevealPeriodEpochs
+        _f("subnet_epoch_index", pa.uint64(), True),            # SubnetEpochIndex
+        _f("last_epoch_block", pa.uint64(), True),              # LastEpochBlock
+        _f("pending_epoch_at", pa.uint64(), True),              # PendingEpochAt (0: none pending)
+        _f("max_epochs_per_block", pa.uint64(), True),          # MaxEpochsPerBlock (global)
+        _f("blocks_since_last_step", pa.uint64(), True),        # BlocksSinceLastStep
     ]),
 ))
+
+#: The settings columns above, in order (every reader of a subnet fills them, null when unknown).
+SUBNET_SETTINGS_COLUMNS = ("liquid_alpha_consensus_mode", "bonds_reset_enabled", "mechanism_emission_split",
+                           "commit_reveal_version", "reveal_period_epochs", "subnet_epoch_index", "last_epoch_block",
+                           "pending_epoch_at", "max_epochs_per_block", "blocks_since_last_step")
 
 NEURONS = register(Table(
     name="neurons",

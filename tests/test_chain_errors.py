@@ -1,5 +1,7 @@
-"""Bad answers give clear errors: truncated or padded SCALE, unknown runtimes, RPC error objects,
-requests a recording does not hold. Each case edits one answer of the real spec-343 recording."""
+"""Bad answers give clear errors: truncated or padded SCALE, RPC error objects, requests a recording does
+not hold, a runtime that removed or retyped a field yumaflow needs; a runtime never seen before (a new
+spec, a new field) is read all the same. Each case edits one answer of the real spec-343 recording, or
+a copy of its real V15 metadata."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import json
 
 import pytest
 
-from tasks.chain import ChainDecodeError, ChainRpcError, RecordingMissError, UnknownSpecError, open_chain, scale
-from tasks.chain.registry import layout_for
+from tasks.chain import ChainDecodeError, ChainRpcError, RecordingMissError, open_chain, scale
+from tasks.chain.errors import RuntimeMismatch
+from tasks.chain.runtime import strip_option_opaque_metadata
+from tests.support import metadata_edit
 from tests.support.recordings import load_recording, replay_edited
 
 BLOCK, NETUID = 6852690, 1
@@ -37,16 +41,14 @@ def test_truncated_scale_bytes(recording, tmp_path):
     with pytest.raises(ChainDecodeError) as err:
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
     message = str(err.value)
-    assert MG in message and str(BLOCK) in message
-    assert "Option<SubtensorSelectiveMetagraph>" in message and "spec 343" in message
-    assert "left" in message  # "... needs N byte(s) at offset X, only Y left"
+    assert MG in message and str(BLOCK) in message and "runtime spec 343 declares" in message
 
 
 def test_trailing_bytes_are_an_error(recording, tmp_path):
     def pad(answer):
         answer["result"] += "00"
     chain = open_chain(replay_edited(recording, tmp_path, _edit_state_call(MG, pad)))
-    with pytest.raises(ChainDecodeError, match=r"1 byte\(s\) left over after Option<SubtensorSelectiveMetagraph>"):
+    with pytest.raises(ChainDecodeError, match=rf"{MG} at block {BLOCK}: .*do not decode"):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
 
@@ -58,24 +60,14 @@ def test_not_hex(recording, tmp_path):
         chain.snapshot(NETUID, BLOCK, parts=("neurons",))
 
 
-def test_unknown_spec_version(recording, tmp_path):
+def test_a_spec_never_seen_is_read_from_its_own_metadata(recording, tmp_path):
+    """No table of spec versions: a runtime that calls itself 999 is decoded with the metadata it serves."""
     def spec_999(rec):
         for method in ("state_getRuntimeVersion", "chain_getRuntimeVersion"):
             rec[method][json.dumps([PARENT_HASH])]["result"]["specVersion"] = 999
     chain = open_chain(replay_edited(recording, tmp_path, spec_999))
-    with pytest.raises(UnknownSpecError) as err:
-        chain.snapshot(NETUID, BLOCK, parts=("neurons",))
-    message = str(err.value)
-    assert "spec_version 999" in message and f"block {BLOCK}" in message
-    assert "208" in message and "218" in message and "320–412" in message and "413–441" in message
-
-
-def test_layout_by_spec():
-    assert layout_for(218).name == "raonet-218"
-    assert layout_for(343).name == "mechanisms-343"
-    assert layout_for(425).name == "current-425"
-    with pytest.raises(UnknownSpecError, match="unknown runtime spec_version 250"):
-        layout_for(250)
+    snap = chain.snapshot(NETUID, BLOCK, parts=("neurons",))
+    assert (snap.spec_version, snap.neurons.height) == (999, 1024)
 
 
 def test_runtime_upgrade_block_asks_the_blocks_own_version(recording, tmp_path):
@@ -93,8 +85,7 @@ def test_runtime_upgrade_block_asks_the_blocks_own_version(recording, tmp_path):
         answer["result"]["specVersion"] = 999
         rec["state_getRuntimeVersion"][json.dumps([BLOCK_HASH])] = answer
     chain = open_chain(replay_edited(recording, tmp_path, upgrade_to_999))
-    with pytest.raises(UnknownSpecError, match="spec_version 999"):
-        chain.snapshot(NETUID, BLOCK, parts=("neurons",))
+    assert chain.snapshot(NETUID, BLOCK, parts=("neurons",)).spec_version == 999
 
 
 def test_rpc_error_object(recording, tmp_path):
@@ -134,7 +125,6 @@ def test_bad_snapshot_parts_and_sources():
     ("Vec<Compact<u64>>", "0c0408", "Compact needs a byte at offset 3, none left"),
     ("Vec<(u16, u16)>", "0801000200", "needs 8 byte(s) at offset 1, only 4 left"),
     ("Compact<u64>", "13ffff", "needs 8 byte(s) at offset 1, only 2 left"),
-    ("SubtensorHyperparamValue", "09", "variant index 9"),
 ])
 def test_scale_decoder_errors(type_string, hex_data, message):
     with pytest.raises(scale.Truncated, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -151,32 +141,66 @@ def test_scale_decoder_values():
         scale.decode("u16", bytes.fromhex("0c01020304"), wrapped=True)
 
 
-def test_current_layout_reads_hyperparams_v3_by_name(recording, tmp_path):
-    """Spec 413+ answers hyperparameters as a name -> value list. The payload is encoded by scalecodec
-    (a different SCALE implementation) from the documented layout (chain_interface.md §4)."""
-    from scalecodec.base import RuntimeConfigurationObject
-    from scalecodec.type_registry import load_type_registry_preset
+# -- fields by name: a runtime that adds, removes or retypes a field ---------------------------------------
 
-    from tasks.chain.registry import TYPE_REGISTRY
+SELECTIVE_METAGRAPH_TYPE = 671  # SelectiveMetagraph<AccountId32> in the spec-343 registry
 
-    config = RuntimeConfigurationObject()
-    config.update_type_registry(load_type_registry_preset("core"))
-    config.update_type_registry(TYPE_REGISTRY)
-    entries = [{"name": "kappa", "value": {"U16": 32767}}, {"name": "yuma_version", "value": {"U16": 3}},
-               {"name": "alpha_sigmoid_steepness", "value": {"I32F32": -(10 << 32)}},
-               {"name": "liquid_alpha_enabled", "value": {"Bool": True}},
-               {"name": "a_future_parameter", "value": {"U64F64": 3 << 64}}]
-    payload = config.create_scale_object("Option<Vec<SubtensorHyperparamEntry>>").encode(entries).to_hex()
 
-    def as_spec_425(rec):
-        for method in ("state_getRuntimeVersion", "chain_getRuntimeVersion"):
-            rec[method][json.dumps([PARENT_HASH])]["result"]["specVersion"] = 425
-        rec["state_call"][json.dumps(["SubnetInfoRuntimeApi_get_subnet_hyperparams_v3", "0x0100", BLOCK_HASH])] = {
-            "result": payload}
-    chain = open_chain(replay_edited(recording, tmp_path, as_spec_425))
-    pinned = chain.pin(BLOCK)
-    assert (pinned.spec_version, pinned.layout.name) == (425, "current-425")
-    assert chain.hyperparams(pinned, NETUID) == {"kappa": 32767, "yuma_version": 3,
-                                                 "alpha_sigmoid_steepness": -(10 << 32),
-                                                 "liquid_alpha_enabled": True, "a_future_parameter": 3 << 64}
-    assert chain.snapshot(NETUID, BLOCK, parts=("neurons",)).neurons.height == 1024
+def _metadata(shared_dir) -> bytes:
+    raw = (shared_dir / "chain/recordings/mainnet-spec343/metadata_v15.hex").read_text().strip()
+    return strip_option_opaque_metadata(bytes.fromhex(raw[2:]))
+
+
+def _replay_with_metadata(recording, tmp_path, metadata: bytes, edit=None) -> str:
+    """The recording served with `metadata` (an edited copy of the real one) as the runtime's V15."""
+    answer = "0x01" + metadata_edit.encode_compact(len(metadata)).hex() + metadata.hex()
+    source = replay_edited(recording, tmp_path, edit or (lambda rec: None))
+    (tmp_path / "metadata_v15.hex").write_text(answer)
+    return source
+
+
+def test_a_new_field_is_ignored_and_the_snapshot_is_unchanged(recording, shared_dir, tmp_path):
+    """As spec 461 added collateral_* to SelectiveMetagraph: a 75th field, Option<Compact<u64>> like
+    subnet_emission, answered by the node after the 74 known ones."""
+    metadata = _metadata(shared_dir)
+    fields = metadata_edit.composite_fields(metadata, SELECTIVE_METAGRAPH_TYPE)
+    like = next(f for f in fields if f.name == "subnet_emission")
+    grown = fields + [metadata_edit.Field("collateral_locked", like.type_id, like.type_name, [])]
+    edited = metadata_edit.with_composite_fields(metadata, SELECTIVE_METAGRAPH_TYPE, grown)
+
+    def answer_75_indexes(rec):
+        (key,) = [k for k in rec["state_call"] if json.loads(k)[0] == MG]
+        name, params, at = json.loads(key)
+        answer = rec["state_call"].pop(key)
+        answer["result"] += "01" + metadata_edit.encode_compact(123_456_789).hex()  # Some(123456789)
+        # the request now asks for 75 indexes: compact length 74 -> 75, one more u16 index
+        indexes = params[2 + 6:]  # netuid u16, mechanism u8, then Vec<u16>
+        grown_params = params[:2 + 6] + metadata_edit.encode_compact(75).hex() + indexes[4:] + (74).to_bytes(
+            2, "little").hex()
+        rec["state_call"][json.dumps([name, grown_params, at])] = answer
+    plain = open_chain(replay_edited(recording, tmp_path / "plain", lambda rec: None)).snapshot(
+        NETUID, BLOCK, parts=("neurons",))
+    chain = open_chain(_replay_with_metadata(recording, tmp_path, edited, answer_75_indexes))
+    grown_snap = chain.snapshot(NETUID, BLOCK, parts=("neurons",))
+    assert grown_snap.neurons.equals(plain.neurons) and grown_snap.neurons.height == 1024
+    raw = chain.runtime_api(chain.pin(BLOCK), "SubnetInfoRuntimeApi", "get_selective_mechagraph", netuid=NETUID,
+                            subid=0, metagraph_indexes=list(range(75)))
+    assert raw["collateral_locked"] == 123_456_789  # decoded by name, kept where useful
+
+
+@pytest.mark.parametrize(("change", "verdict"), [("remove", "missing"), ("retype", "retyped")])
+def test_a_removed_or_retyped_field_is_a_clear_error(recording, shared_dir, tmp_path, change, verdict):
+    metadata = _metadata(shared_dir)
+    fields = metadata_edit.composite_fields(metadata, SELECTIVE_METAGRAPH_TYPE)
+    if change == "remove":
+        fields = [f for f in fields if f.name != "hotkeys"]
+    else:  # hotkeys: Option<Vec<AccountId>> -> the type of `active`, Option<Vec<bool>>
+        active = next(f for f in fields if f.name == "active")
+        fields = [metadata_edit.Field(f.name, active.type_id, active.type_name, f.docs) if f.name == "hotkeys" else f
+                  for f in fields]
+    edited = metadata_edit.with_composite_fields(metadata, SELECTIVE_METAGRAPH_TYPE, fields)
+    chain = open_chain(_replay_with_metadata(recording, tmp_path, edited))
+    with pytest.raises(RuntimeMismatch) as err:
+        chain.snapshot(NETUID, BLOCK, parts=("neurons",))
+    message = str(err.value)
+    assert MG in message and "runtime spec 343" in message and f"field 'hotkeys' {verdict}" in message

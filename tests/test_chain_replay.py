@@ -7,17 +7,15 @@ netuid 23 Weights/Bonds query_map traffic at blocks 3,264,158 / 3,264,154 (spec 
 from __future__ import annotations
 
 import json
-import re
 
 import bt_decode
 import polars as pl
 import pytest
-from scalecodec.base import ScaleBytes
 from scalecodec.utils.ss58 import ss58_encode
 
 from schemas import chain as tables
 from tasks.chain import ChainClient, RecordingMissError, Snapshot, open_chain, scale
-from tasks.chain.registry import ALL_METAGRAPH_INDEXES, TYPE_REGISTRY
+from tests.support.recordings import spec_208_replay
 
 BLOCK, NETUID = 6852690, 1
 BLOCK_HASH = "0xdb13c066e2c63969f140164fb3bfe7a0aaa7b71407fc0fe525d68e57329ef9d0"
@@ -97,8 +95,9 @@ def test_uid0_hotkey_read_straight_from_the_bytes(snap, payloads):
     assert snap.neurons.filter(pl.col("hotkey") == hotkey)["uid"].to_list() == [0]
 
 
-def test_validator_permits_match_the_chains_validator_list(snap, payloads):
-    metagraph = scale.decode("Option<SubtensorSelectiveMetagraph>", payloads[MG])
+def test_validator_permits_match_the_chains_validator_list(client, snap, payloads):
+    metagraph = client.pin(BLOCK).codec.decode_api("SubnetInfoRuntimeApi", "get_selective_mechagraph",
+                                                    payloads[MG], BLOCK)
     permitted = snap.neurons.filter(pl.col("validator_permit"))["uid"].to_list()
     assert sorted(metagraph["validators"]) == permitted  # MG[72], computed on chain separately
     assert len(permitted) == 12 <= metagraph["max_validators"] == 128
@@ -143,103 +142,51 @@ def test_axon_columns(snap):
 # -- three decoders of the same bytes ---------------------------------------------------------------------
 
 
-def test_three_decoders_agree(client, payloads, v15):
-    runtime_config = client.substrate.runtime_config
+@pytest.fixture(scope="module")
+def codec(client, snap):
+    """The runtime codec the snapshot decoded with: built from the recording's own V15 metadata."""
+    return client.pin(BLOCK).codec
 
-    def pure(type_string, data):
-        obj = runtime_config.create_scale_object(type_string, ScaleBytes(data))
-        obj.decode(check_remaining=True)
-        return obj.value
 
-    lite_pure = pure("Vec<SubtensorNeuronInfoLite>", payloads[NIL])
-    graph_pure = pure("Option<SubtensorSelectiveMetagraph>", payloads[MG])
-    lite_fast = scale.decode("Vec<SubtensorNeuronInfoLite>", payloads[NIL])
-    graph_fast = scale.decode("Option<SubtensorSelectiveMetagraph>", payloads[MG])
+def test_the_snapshot_decodes_with_the_runtimes_own_v15_metadata(codec, recordings):
+    raw = bytes.fromhex((recordings / "metadata_v15.hex").read_text().strip()[2:])
+    assert codec.is_v15 and codec.spec_version == 343
+    assert raw.find(codec.metadata) > 0 and len(codec.metadata) > 290_000  # the blob inside Option<OpaqueMetadata>
+    assert codec.api("NeuronInfoRuntimeApi", "get_neurons_lite")["output"] == "scale_info::633"
+
+
+def test_three_decoders_agree(codec, payloads, v15):
+    """bittensor-core with the runtime's V15 types (our path), bt-decode with the same V15 registry, and
+    bt-decode's own compiled NeuronInfoLite struct: the same values from the same bytes."""
+    lite = codec.decode_api("NeuronInfoRuntimeApi", "get_neurons_lite", payloads[NIL], BLOCK)
+    graph = codec.decode_api("SubnetInfoRuntimeApi", "get_selective_mechagraph", payloads[MG], BLOCK)
     lite_bt = bt_decode.NeuronInfoLite.decode_vec(payloads[NIL])
     graph_v15 = _v15_decode(v15, "get_selective_mechagraph", payloads[MG])
 
-    assert lite_fast == lite_pure
-    assert graph_fast == graph_pure
-    assert len(lite_bt) == len(lite_pure) == graph_pure["num_uids"] == 1024
-    hotkeys = [n["hotkey"] for n in lite_pure]
-    assert hotkeys == graph_pure["hotkeys"] == [ss58_encode(bytes(n.hotkey), 42) for n in lite_bt]
+    assert len(lite) == len(lite_bt) == graph["num_uids"] == 1024
+    hotkeys = [n["hotkey"] for n in lite]
+    assert hotkeys == graph["hotkeys"] == [ss58_encode(bytes(n.hotkey), 42) for n in lite_bt]
     assert hotkeys == [_ss58(k) for k in graph_v15["hotkeys"]]
-    assert [n["stake"] for n in lite_pure] == [[(ss58_encode(bytes(k), 42), v) for k, v in n.stake] for n in lite_bt]
+    assert [[tuple(s) for s in n["stake"]] for n in lite] == [
+        [(ss58_encode(bytes(k), 42), v) for k, v in n.stake] for n in lite_bt]
     for lite_field, graph_field in (("consensus", "consensus"), ("incentive", "incentives"),
                                     ("dividends", "dividends"), ("emission", "emission"),
                                     ("last_update", "last_update"), ("validator_permit", "validator_permit")):
-        values = [n[lite_field] for n in lite_pure]
-        assert values == graph_pure[graph_field] == list(graph_v15[graph_field]), lite_field
+        values = [n[lite_field] for n in lite]
+        assert values == graph[graph_field] == list(graph_v15[graph_field]), lite_field
         assert values == [getattr(n, lite_field) for n in lite_bt], lite_field
-    assert [n["validator_trust"] for n in lite_pure] == [n.validator_trust for n in lite_bt]
+    assert [n["validator_trust"] for n in lite] == [n.validator_trust for n in lite_bt]
     for name in ("alpha_stake", "tao_stake", "total_stake", "block_at_registration"):
-        assert graph_pure[name] == list(graph_v15[name]), name
-    assert all(0 <= v <= 65535 for n in lite_pure for v in (n["consensus"], n["dividends"], n["validator_trust"]))
-
-
-def _v15_fields(v15, api: str, method: str) -> list[tuple[str, str]]:
-    """(name, type) of the struct a runtime API returns (Option/Vec unwrapped), from the V15 metadata,
-    with types rendered in our registry's vocabulary (structs as S)."""
-    types = {t["id"]: t["type"] for t in json.loads(v15[0].registry)["types"]}
-
-    def render(type_id) -> str:
-        ty = types[type_id]
-        ((kind, body),) = ty["def"].items()
-        if kind == "composite":
-            return "AccountId" if ty.get("path", [""])[-1] == "AccountId32" else "S"
-        if kind == "variant":
-            if ty.get("path", [""])[-1] == "Option":
-                some = [v for v in body["variants"] if v["name"] == "Some"][0]
-                return f"Option<{render(some['fields'][0]['type'])}>"
-            return "E"
-        if kind == "compact":
-            return f"Compact<{render(body['type'])}>"
-        if kind == "sequence":
-            inner = render(body["type"])
-            return "Bytes" if inner == "u8" else f"Vec<{inner}>"
-        if kind == "tuple":
-            return "(" + ", ".join(render(t) for t in body) + ")"
-        if kind == "array":
-            return f"[{render(body['type'])}; {body['len']}]"
-        return body  # primitive
-
-    type_id = v15[1][api][method]
-    while "composite" not in types[type_id]["def"]:
-        definition = types[type_id]["def"]
-        if "variant" in definition:  # Option<T>
-            type_id = [v for v in definition["variant"]["variants"] if v["name"] == "Some"][0]["fields"][0]["type"]
-        else:  # Vec<T>
-            type_id = definition["sequence"]["type"]
-    return [(f["name"], render(f["type"])) for f in types[type_id]["def"]["composite"]["fields"]]
-
-
-def _our_vocabulary(type_string: str) -> str:
-    enums = {n for n, d in TYPE_REGISTRY["types"].items() if d["type"] == "enum"}
-    return re.sub(r"Subtensor\w+", lambda m: "E" if m.group(0) in enums else "S", type_string)
-
-
-@pytest.mark.parametrize(("api", "method", "ours"), [
-    ("SubnetInfoRuntimeApi", "get_selective_mechagraph", "SubtensorSelectiveMetagraph"),
-    ("SubnetInfoRuntimeApi", "get_metagraph", "SubtensorMetagraph"),
-    ("SubnetInfoRuntimeApi", "get_subnet_hyperparams_v2", "SubtensorSubnetHyperparamsV2"),
-    ("SubnetInfoRuntimeApi", "get_subnet_hyperparams", "SubtensorSubnetHyperparams"),
-    ("NeuronInfoRuntimeApi", "get_neurons_lite", "SubtensorNeuronInfoLite"),
-])
-def test_hand_registry_matches_runtime_metadata(v15, api, method, ours):
-    """Our layouts have the same fields, in the same order and of the same SCALE shape, as the
-    spec-343 runtime's own V15 metadata says."""
-    theirs = _v15_fields(v15, api, method)
-    mapping = [(name, _our_vocabulary(t)) for name, t in TYPE_REGISTRY["types"][ours]["type_mapping"]]
-    assert mapping == theirs
-    if ours == "SubtensorSelectiveMetagraph":
-        assert len(mapping) == len(ALL_METAGRAPH_INDEXES) == 74
+        assert graph[name] == list(graph_v15[name]), name
+    assert all(0 <= v <= 65535 for n in lite for v in (n["consensus"], n["dividends"], n["validator_trust"]))
+    assert len(graph) == 74  # the spec-343 SelectiveMetagraph: every field, by name
 
 
 # -- weights and bonds (storage query_map, spec 208, netuid 23) -----------------------------------------
 
 
-def test_weights_query_map_netuid_23(recordings):
-    chain = open_chain(f"replay:{recordings / 'weights.json'}")
+def test_weights_query_map_netuid_23(recordings, tmp_path):
+    chain = open_chain(spec_208_replay(recordings, "weights.json", tmp_path))
     head = chain.head_block(finalized=False)
     snap = chain.snapshot(23, head, parts=("weights",))
     assert (head, snap.spec_version) == (3264158, 208)
@@ -247,20 +194,18 @@ def test_weights_query_map_netuid_23(recordings):
     assert weights.schema == tables.WEIGHTS.polars_schema()
     assert weights.rows() == [(23, 0, 3264158, 10, 10, 65535)]  # uid 10's self-weight, max-upscaled
 
-    # substrate-interface's own query_map over the same replay gives the same rows
-    si = chain.substrate
-    stored = [(k.value, v.value) for k, v in si.query_map("SubtensorModule", "Weights", [23],
-                                                          block_hash=snap.block_hash,
-                                                          ignore_decoding_errors=False)]
+    # substrate-interface's own query_map (V14 metadata, scalecodec) over the same replay gives the same rows
+    stored = [(k.value, v.value) for k, v in _substrate_interface(recordings / "weights.json").query_map(
+        "SubtensorModule", "Weights", [23], block_hash=snap.block_hash, ignore_decoding_errors=False)]
     assert stored == [(10, [(10, 65535)])]
     chain.close()
 
 
-def test_bonds_query_map_netuid_23(recordings):
-    chain = open_chain(f"replay:{recordings / 'bonds.json'}")
+def test_bonds_query_map_netuid_23(recordings, tmp_path):
+    chain = open_chain(spec_208_replay(recordings, "bonds.json", tmp_path))
     head = chain.head_block(finalized=False)
     snap = chain.snapshot(23, head, parts=("bonds",))
-    stored = [(k.value, v.value) for k, v in chain.substrate.query_map(
+    stored = [(k.value, v.value) for k, v in _substrate_interface(recordings / "bonds.json").query_map(
         "SubtensorModule", "Bonds", [23], block_hash=snap.block_hash, ignore_decoding_errors=False)]
     # 19 validators hold a Bonds row, all empty at this block: no edges
     assert [uid for uid, _ in stored] == list(range(19))
@@ -269,10 +214,16 @@ def test_bonds_query_map_netuid_23(recordings):
     chain.close()
 
 
-def test_weights_frame_shape_from_rows():
-    """Rows sorted by validator uid, stored order kept within a row, all values u16."""
-    pairs = scale.decode("Vec<(u16, u16)>", bytes.fromhex("0c" + "0100ffff" + "0300" + "1027" + "0200" + "0000"))
-    assert pairs == [(1, 65535), (3, 10000), (2, 0)]
+def _substrate_interface(path):
+    """substrate-interface with its own V14 decoding over a replay: an independent storage decoder."""
+    from substrateinterface import SubstrateInterface
+
+    from tasks.chain.transport import ReplayTransport
+
+    replay = ReplayTransport(path)
+    si = SubstrateInterface(websocket=replay, ss58_format=42, use_remote_preset=False, auto_discover=False)
+    si.transport = replay
+    return si
 
 
 # -- merged directory -----------------------------------------------------------------------------

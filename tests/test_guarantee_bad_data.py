@@ -159,21 +159,30 @@ def test_header_for_another_block_is_refused_and_nothing_written(shared_dir, tmp
     assert not (tmp_path / "wh").exists() or tree(tmp_path / "wh") == {}
 
 
-# 218 is known and lays its answers out differently from the recorded 343 bytes. (A claimed 413+
-# runtime asks for other runtime APIs, which a recording cannot answer: RecordingMissError.)
-@pytest.mark.parametrize("spec", [218])
-def test_answer_under_another_known_spec_is_a_decode_error_and_nothing_written(shared_dir, tmp_path, spec):
-    """The node claims a runtime whose layout differs from the bytes it sends: never decoded as if."""
-    def claim(rec):
-        for method in ("state_getRuntimeVersion", "chain_getRuntimeVersion"):
-            rec[method][json.dumps([REPLAY_PARENT])]["result"]["specVersion"] = spec
+def test_answer_that_does_not_fit_the_runtimes_declared_type_is_a_decode_error_and_nothing_written(
+        shared_dir, tmp_path):
+    """The runtime's metadata declares a SelectiveMetagraph without `name` (a field yumaflow does not
+    need), but the node sends the 74-field bytes: never decoded as if they fitted."""
+    from tasks.chain.runtime import strip_option_opaque_metadata
+    from tests.support import metadata_edit
 
-    source = replay_edited(load_recording(shared_dir), tmp_path, claim)
-    with pytest.raises(ChainError) as err:
+    raw = (shared_dir / "chain/recordings/mainnet-spec343/metadata_v15.hex").read_text().strip()
+    metadata = strip_option_opaque_metadata(bytes.fromhex(raw[2:]))
+    fields = [f for f in metadata_edit.composite_fields(metadata, 671) if f.name != "name"]
+    edited = metadata_edit.with_composite_fields(metadata, 671, fields)
+
+    def ask_73_indexes(rec):  # the client asks for one index per declared field
+        for key in [k for k in rec["state_call"] if "get_selective_mechagraph" in k]:
+            name, params, at = json.loads(key)
+            params = params[:8] + metadata_edit.encode_compact(73).hex() + params[12:-4]  # 0x, u16, u8, Vec<u16>
+            rec["state_call"][json.dumps([name, params, at])] = rec["state_call"].pop(key)
+
+    source = replay_edited(load_recording(shared_dir), tmp_path, ask_73_indexes)
+    (tmp_path / "metadata_v15.hex").write_text(
+        "0x01" + metadata_edit.encode_compact(len(edited)).hex() + edited.hex())
+    with pytest.raises(ChainDecodeError) as err:
         ingest_chunk.fn(source, Chunk(REPLAY_NETUID, (REPLAY_BLOCK,)), str(tmp_path / "wh"))
-    print(f"\nspec {spec}: {type(err.value).__name__}: {str(err.value)[:300]}")
-    assert str(REPLAY_BLOCK) in str(err.value)
-    assert isinstance(err.value, ChainDecodeError)
+    assert str(REPLAY_BLOCK) in str(err.value) and "get_selective_mechagraph" in str(err.value)
     assert not (tmp_path / "wh").exists() or tree(tmp_path / "wh") == {}
 
 

@@ -17,7 +17,7 @@ class ChainDecodeError(ChainError):
         super().__init__(f"cannot decode {method} at block {block}: {what}")
 
 
-class UnknownSpecError(ChainError):
+class UnknownSpecError(ChainError):  # kept for callers; no longer raised for V15 runtimes
     """The block's runtime spec_version has no hand-written layout (chain_interface.md §5)."""
 
     def __init__(self, spec_version: int, known: str, block: object = None):
@@ -63,3 +63,14 @@ class CommitRevealUnavailable(ChainError):
 
     Weights are never sent another way instead (chain_interface.md §6.4).
     """
+
+
+class RuntimeMismatch(ChainError):
+    """The runtime's own metadata says it lacks, or has retyped, something yumaflow needs.
+
+    Names the runtime API / storage item / call, the runtime's spec version and the field.
+    """
+
+    def __init__(self, what: str, spec_version: int, problem: str):
+        self.what, self.spec_version, self.problem = what, spec_version, problem
+        super().__init__(f"{what} at runtime spec {spec_version}: {problem}")

@@ -86,6 +86,23 @@ class Submission:
     error: str | None = None  # the chain's error, e.g. "SubtensorModule.SettingWeightsTooFast"
 
 
+@dataclass(frozen=True)
+class Commit:
+    """A weight commit on a commit-reveal subnet: the signed commit and how it will be revealed.
+
+    method: "commit_timelocked" (the chain decrypts and sets the row itself at drand round
+    `reveal_round`) or "commit_hash" (the committer sends `reveal_weights` with `salt` from block
+    `reveal_block`). `call` is the committed call's bytes (for audit; carries no secret).
+    """
+
+    submission: Submission
+    method: str
+    reveal_round: int | None
+    reveal_block: int | None
+    salt: list[int] | None
+    call: bytes | None = None
+
+
 @runtime_checkable
 class ChainWriter(Protocol):
     """Signed writes: what a validator and a miner send. `hotkey` is a substrate-interface Keypair."""
@@ -96,3 +113,17 @@ class ChainWriter(Protocol):
 
     def serve_axon(self, netuid: int, ip: str, port: int, hotkey) -> Submission:
         """Publish the hotkey's axon address on the subnet."""
+
+    def push_method(self, netuid: int) -> str:
+        """How the subnet takes weights now: "set_weights", "commit_timelocked" or "commit_hash"."""
+
+    def commit_weights(self, netuid: int, uids: list[int], weights: list[int], version_key: int, hotkey,
+                       mechid: int = 0) -> Commit:
+        """Commit the row on a commit-reveal subnet (see Commit)."""
+
+    def reveal_weights(self, netuid: int, uids: list[int], weights: list[int], salt: list[int], version_key: int,
+                       hotkey) -> Submission:
+        """Open a hash commit."""
+
+    def stored_weights(self, netuid: int, uid: int, block: int | None = None, mechid: int = 0) -> list:
+        """The (miner uid, u16) row the chain holds for validator `uid` at `block` (head when None)."""

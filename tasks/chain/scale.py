@@ -1,4 +1,4 @@
-"""A fast SCALE decoder compiled from the same hand-written registry that scalecodec uses.
+"""A small SCALE decoder for the frozen hand layouts of tasks/chain/legacy.py (opaque pre-233 answers).
 
 scalecodec builds a Python object per value; a 1024-uid metagraph takes it 1–3 s (chain_interface.md
 §7). Here each type string is compiled once into a closure `(buf, pos) -> (value, pos)`, vectors of
@@ -13,7 +13,7 @@ from functools import cache
 
 from scalecodec.utils.ss58 import ss58_encode
 
-from tasks.chain.registry import TYPE_REGISTRY
+from tasks.chain.legacy import TYPE_REGISTRY
 
 
 class Truncated(ValueError):

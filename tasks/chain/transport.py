@@ -65,18 +65,36 @@ def _result(response: dict):
     return {k: v for k, v in response.items() if k not in ("id", "jsonrpc")}
 
 
+METADATA_V15_FILE = "metadata_v15.hex"  # the runtime's V15 metadata, beside a recording (DESIGN.md §6)
+METADATA_V15_CALL = "Metadata_metadata_at_version"
+
+
 class ReplayTransport(TransportBase):
-    """Answers JSON-RPC requests from a recording; an unrecorded request is a RecordingMissError."""
+    """Answers JSON-RPC requests from a recording; an unrecorded request is a RecordingMissError.
+
+    A `metadata_v15.hex` file beside the recording (the hex answer of `state_call
+    Metadata_metadata_at_version 0x0f000000`, as ../shared/chain/recordings/ keep it) answers that
+    call at any block, as the recording's `state_getMetadata "*"` answers the V14 request.
+    """
 
     def __init__(self, path: str | os.PathLike):
         super().__init__()
         self.path = str(path)
         self.recording = load_recording(path)
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        v15 = folder / METADATA_V15_FILE
+        if v15.is_file() and not any(json.loads(k)[0] == METADATA_V15_CALL
+                                     for k in self.recording.get("state_call", {}) if k != ANY_PARAMS):
+            self.metadata_v15 = v15.read_text().strip()
+        else:
+            self.metadata_v15 = None
 
     def rpc_request(self, payload, result_handler=None):
         method, params = payload["method"], payload["params"]
         if result_handler is not None:
             raise RecordingMissError(method, params, f"{self.path} (subscriptions cannot be replayed)")
+        if self.metadata_v15 and method == "state_call" and params and params[0] == METADATA_V15_CALL:
+            return {"jsonrpc": "2.0", "id": payload["id"], "result": self.metadata_v15}
         answers = self.recording.get(method, {})
         response = answers.get(params_key(params), answers.get(ANY_PARAMS))
         if response is None:
