@@ -55,8 +55,16 @@ WEIGHT_SUBMISSIONS = register(Table(
         _f("uids", pa.list_(pa.uint16())), _f("weights", pa.list_(pa.uint16())),
         _f("version_key", pa.uint64()), _f("dry_run", pa.bool_()),
         _f("projected_validator_trust", pa.uint16(), True), _f("projected_dividends", pa.uint16(), True),
-        _f("status", pa.string()),  # dry_run | included | failed | refused
+        _f("status", pa.string()),  # dry_run | included | committed | failed | refused
         _f("extrinsic_hash", pa.string(), True), _f("included_block", pa.uint64(), True),
         _f("detail", pa.string(), True),
+        # Commit-reveal subnets: how the row was sent and what became of it.
+        _f("method", pa.string(), True),            # set_weights | commit_timelocked | commit_hash
+        _f("reveal_round", pa.uint64(), True),      # drand round of a timelocked commit
+        _f("reveal_block", pa.uint64(), True),      # first block a hash commit can be revealed in
+        _f("salt", pa.list_(pa.uint16()), True),    # a hash commit's salt (public once revealed)
+        _f("reveal_status", pa.string(), True),     # pending | revealed | missed | failed
+        _f("revealed_block", pa.uint64(), True),    # the block from which the chain held the revealed row
+        _f("chain_weights", pa.list_(pa.uint16()), True),  # what the chain held for us after the reveal
     ]),
 ))

@@ -102,7 +102,7 @@ def test_too_fast_second_push_is_refused_and_the_chain_agrees(pushed, seeded_loc
     caplog.set_level(logging.DEBUG)  # substrate-interface logs whole RPC payloads at DEBUG
     chain, netuid, hotkey, row = pushed["chain"], pushed["netuid"], pushed["hotkey"], pushed["row"]
     si = chain.substrate
-    sudo = si.compose_call("Sudo", "sudo", {"call": si.compose_call(
+    sudo = chain.compose_call("Sudo", "sudo", {"call": chain.compose_call(
         "AdminUtils", "sudo_set_weights_set_rate_limit",
         {"netuid": netuid, "weights_set_rate_limit": RATE_LIMIT_BLOCKS})})
     with blocks_in_background(seeded_local_chain.chain.http_url):
@@ -167,26 +167,49 @@ def test_serve_axon_is_stored(pushed, seeded_local_chain):  # noqa: F811
     assert axon["block"] == sent.block
 
 
-def test_spec_218_signed_extensions_are_all_signable(pushed):
-    chain = pushed["chain"]
-    assert chain.extensions_carrying_data() == []
-    assert "CheckMortality" in chain.substrate.metadata.get_signed_extensions()
+def test_spec_218_extrinsics_carry_every_declared_extension(pushed):
+    """The push was built from the runtime's declared signed extensions (SubtensorSignedExtension and
+    CommitmentsSignedExtension included) and the runtime accepted it: it decodes back from the block."""
+    chain, result = pushed["chain"], pushed["result"]
+    block_hash = chain.block_hash(result["included_block"])
+    codec = chain.codec_at(block_hash)
+    assert {"SubtensorSignedExtension", "CommitmentsSignedExtension", "CheckMetadataHash"} <= set(
+        codec.signed_extensions())
+    body = chain.rpc("chain_getBlock", [block_hash])["block"]["extrinsics"]
+    ours = [codec.core.decode_extrinsic(bytes.fromhex(x[2:]), True) for x in body]
+    ours = [x for x in ours if x.get("extrinsic_hash") == result["extrinsic_hash"]]
+    assert len(ours) == 1 and ours[0]["address"] == pushed["hotkey"].ss58_address
+    assert ours[0]["call"]["call_function"] == "set_weights"  # spec 218 has no set_mechanism_weights
 
 
-def test_commit_reveal_subnet_is_never_sent_plain_weights(pushed, seeded_local_chain):  # noqa: F811
-    """Spec 218 only has hash commit-reveal (commit_weights/reveal_weights), which yumaflow does not
-    implement: the push must stop with CommitRevealUnavailable, not fall back to set_weights."""
+def test_hash_commit_reveal_end_to_end(pushed, seeded_local_chain):  # noqa: F811
+    """Spec 218 has only hash commit-reveal: the push commits (never plain weights), the reveal opens it in
+    the window the chain stored, and the chain then holds exactly the committed row."""
     chain, netuid, hotkey, row = pushed["chain"], pushed["netuid"], pushed["hotkey"], pushed["row"]
-    si = chain.substrate
-    enable = si.compose_call("Sudo", "sudo", {"call": si.compose_call(
+    uid = pushed["seed"]["validator_uids"][0]
+    enable = chain.compose_call("Sudo", "sudo", {"call": chain.compose_call(
         "AdminUtils", "sudo_set_commit_reveal_weights_enabled", {"netuid": netuid, "enabled": True})})
     with blocks_in_background(seeded_local_chain.chain.http_url):
         assert chain.submit(enable, Keypair.create_from_uri("//Alice")).ok
-    assert chain.commit_reveal_enabled(netuid)
+    assert chain.commit_reveal_enabled(netuid) and chain.push_method(netuid) == "commit_hash"
+    # commits are rate-limited like set_weights; an earlier test set a 50-block limit
+    chain.rpc("dev_setStorage", [{"SubtensorModule": {"WeightsSetRateLimit": [[[netuid], "0"]]}}])
     snapshot = chain.snapshot(netuid, chain.head_block(finalized=False))
     dry = push_weights(chain, netuid, row.uids, row.weights, 0, hotkey, snapshot=snapshot).row(0, named=True)
-    assert dry["status"] == "dry_run" and "commit-reveal enabled" in dry["detail"]
-    before = si.query("SubtensorModule", "Weights", [netuid, pushed["seed"]["validator_uids"][0]]).value
-    with pytest.raises(CommitRevealUnavailable, match="no timelocked commit.*not implemented by yumaflow"):
-        push_weights(chain, netuid, row.uids, row.weights, 0, hotkey, snapshot=snapshot, dry_run=False)
-    assert si.query("SubtensorModule", "Weights", [netuid, pushed["seed"]["validator_uids"][0]]).value == before
+    assert dry["status"] == "dry_run" and "commit_hash" in dry["detail"]
+    before = chain.stored_weights(netuid, uid)
+    weights = list(reversed(row.weights))  # a row different from the one stored
+    with blocks_in_background(seeded_local_chain.chain.http_url):
+        committed = push_weights(chain, netuid, row.uids, weights, 0, hotkey, snapshot=snapshot,
+                                 dry_run=False).row(0, named=True)
+    assert committed["status"] == "committed", committed["detail"]
+    assert committed["method"] == "commit_hash" and committed["reveal_block"] > committed["included_block"]
+    assert chain.stored_weights(netuid, uid) == before  # nothing set until revealed
+    head = chain.head_block(finalized=False)
+    rpc_over_http(seeded_local_chain.chain.http_url, "dev_newBlock",
+                  [{"count": committed["reveal_block"] - head - 1}], timeout_s=300)
+    with blocks_in_background(seeded_local_chain.chain.http_url):
+        revealed = chain.reveal_weights(netuid, row.uids, weights, committed["salt"], 0, hotkey)
+    assert revealed.ok, revealed.error
+    assert "SubtensorModule.WeightsRevealed" in revealed.events
+    assert chain.stored_weights(netuid, uid) == list(zip(row.uids, chain_stored_row(weights), strict=True))

@@ -286,7 +286,10 @@ class RuntimeCodec:
         declared = self.declared_shape(needs)
         rows = []
         for name, expected in needs.fields.items():
-            got = declared.get(name) if isinstance(declared, dict) else (declared if name == "" else None)
+            if name == "":  # the whole value of a storage item
+                got = declared
+            else:
+                got = declared.get(name) if isinstance(declared, dict) else None
             if got is None:
                 verdict = "absent" if name in needs.optional else "missing"
             else:

@@ -23,8 +23,12 @@ block; `advance(n)` seals n blocks. Inside block b, as on chain (yuma_spec.md §
      and changes nothing, as on chain).
 So a snapshot at P is exactly the engine input of the epoch at P + 1 (tasks.consensus.inputs).
 
-Simplifications (documented, not hidden): one mechanism per subnet (mechid 0); no commit-reveal
-(`commit_reveal_enabled` can be set, and set_weights then fails with CommitRevealEnabled as on chain);
+Commit-reveal (`commit_reveal_enabled`): set_weights fails with CommitRevealEnabled as on chain, and a
+timelocked commit (`commit_weights`) is revealed by the simulation when its reveal epoch begins (the
+commit's epoch + `reveal_period_epochs`), then set as set_weights would. The drand beacon is the one
+fake: its round is computed from the simulated clock, and no ciphertext is made (labelled so).
+
+Simplifications (documented, not hidden): one mechanism per subnet (mechid 0); no hash commit-reveal;
 no child keys, delegation takes or nominators (a hotkey's emission is staked to that hotkey);
 registration is free and unlimited per block; no serving rate limit; the pruning score is the uid's
 emission (immune uids and the owner's hotkey spared while another candidate exists, ties to the
@@ -64,7 +68,7 @@ import polars as pl
 from schemas import chain as tables
 from schemas import consensus as contract
 from tasks.chain.errors import ChainError
-from tasks.chain.interface import PARTS, Snapshot, Submission, check_parts
+from tasks.chain.interface import PARTS, Commit, Snapshot, Submission, check_parts
 from tasks.weights.convert import chain_stored_row
 
 U16_MAX = 65_535
@@ -77,6 +81,13 @@ BLOCK_TIME_MS = 12_000
 ALICE_URI = "//Alice"
 DEFAULT_NETUID = 1
 STATE_FORMAT = "yumaflow-sim/1"
+SIM_COMMIT_REVEAL_VERSION = 4  # CommitRevealWeightsVersion of the runtime the simulation follows
+MAX_UNREVEALED_COMMITS = 10
+# The drand beacon is the one fake at the edge of the simulation: no pulse is fetched; a timelocked
+# commit's round is the quicknet round due at its reveal block's time, and the simulation reveals the
+# commit (it keeps the row it was given) when its reveal epoch starts, as the chain does with the pulse.
+DRAND_QUICKNET_GENESIS_S = 1_692_803_367
+DRAND_QUICKNET_PERIOD_S = 3
 
 #: Subnet hyperparameters of a new simulated subnet: the runtime's defaults (yuma_spec.md §7), with a
 #: short tempo and limits scaled to it so that a demo sees epochs, replacements and rate limits quickly.
@@ -100,6 +111,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, object] = {
     "weights_rate_limit": 5,
     "immunity_period": 100,
     "commit_reveal_enabled": False,
+    "reveal_period_epochs": 1,  # RevealPeriodEpochs: a commit is revealed this many epochs later
+    "bonds_reset_enabled": False,
     "mechanism_count": 1,
     "alpha_emission_per_block": RAO_PER_ALPHA,  # alpha_out per block, before the owner cut (§5.1)
     "owner_cut": 11_796,  # SubnetOwnerCut, u16 / 65535 (≈ 18 %)
@@ -129,6 +142,12 @@ class SimRejected(ChainError):
 
 
 # ---------------------------------------------------------------- the chain's own arithmetic
+
+def sim_drand_round(block: int) -> int:
+    """The drand quicknet round due at the simulated time of `block` (the simulation's fake beacon)."""
+    seconds = (GENESIS_TIMESTAMP_MS + BLOCK_TIME_MS * block) // 1000
+    return (seconds - DRAND_QUICKNET_GENESIS_S) // DRAND_QUICKNET_PERIOD_S + 1
+
 
 def max_weight_limited(upscaled: Sequence[int], max_weight_limit: int) -> bool:
     """`check_vec_max_limited`: the row normalised in I32F32 (x ⊘ Σx, truncated) has max ≤ limit ⊘ 65535."""
@@ -384,6 +403,8 @@ class SimChain:
                 if self._is_due(world.subnets[netuid], b):
                     world = self._run_epoch(world, netuid, b)
             self._state = world
+            for netuid in sorted(world.subnets):
+                self._reveal_due_commits(netuid, b)
             self._open = _OpenBlock(b)
             if self.scenario.get("autopilot"):  # the default scenario's background validators act first
                 from tasks.chain.sim_scenario import autopilot_block
@@ -487,8 +508,9 @@ class SimChain:
         from tasks.consensus import run_epochs
 
         subnet = world.subnets[netuid]
+        epoch_index = int(subnet.params.get("subnet_epoch_index", 0)) + 1
         if subnet.neurons.height == 0:  # nothing to run: the slot passes, pending emission carries over (§8)
-            return world.with_subnet(netuid, subnet.with_params(last_epoch_block=b))
+            return world.with_subnet(netuid, subnet.with_params(last_epoch_block=b, subnet_epoch_index=epoch_index))
         inputs = self.epoch_inputs(world, netuid, b)
         result = run_epochs(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
         neurons = (subnet.neurons.drop(_EPOCH_OUTPUT_COLUMNS)
@@ -512,7 +534,8 @@ class SimChain:
         stakes = _add_stake(subnet.alpha_stakes, credits, "alpha_stake")
         paid = SubnetState(
             params={**p, "last_mechanism_step_block": b, "last_epoch_block": b, "pending_carry": 0,
-                    "pending_from": b - 1, "owner_cut_carry": 0, "owner_cut_from": b - 1},
+                    "pending_from": b - 1, "owner_cut_carry": 0, "owner_cut_from": b - 1,
+                    "subnet_epoch_index": epoch_index},
             neurons=neurons.select(list(_NEURON_SCHEMA)), weights=subnet.weights, bonds=bonds, alpha_stakes=stakes)
         return world.with_subnet(netuid, paid)
 
@@ -550,7 +573,13 @@ class SimChain:
             p = subnet.params
             row = {c: p.get(c) for c in tables.SUBNETS.columns}
             row.update(netuid=netuid, block=block, subnetwork_n=subnet.neurons.height, owner_uid=subnet.owner_uid(),
-                       pending_emission=subnet.pending_emission(block), **world.globals)
+                       pending_emission=subnet.pending_emission(block), **world.globals,
+                       # the schedule and commit-reveal items the simulation keeps (null: not simulated)
+                       subnet_epoch_index=int(p.get("subnet_epoch_index", 0)),
+                       blocks_since_last_step=block - int(p["last_epoch_block"]), pending_epoch_at=0,
+                       commit_reveal_version=SIM_COMMIT_REVEAL_VERSION, mechanism_emission_split=[],
+                       reveal_period_epochs=int(p.get("reveal_period_epochs", 1)),
+                       bonds_reset_enabled=bool(p.get("bonds_reset_enabled", False)))
             out["subnets"] = pl.DataFrame([row], schema=tables.SUBNETS.polars_schema())
         if "neurons" in parts:
             out["neurons"] = self._stakes(world, subnet).select(
@@ -621,8 +650,9 @@ class SimChain:
                           events=("SubtensorModule.WeightsSet", "System.ExtrinsicSuccess"))
 
     def _set_weights(self, netuid: int, uids: list[int], weights: list[int], version_key: int, signer: str,
-                     mechid: int, b: int) -> str | None:
-        """Apply set_weights to the open block's state; the pallet error name if the chain rejects it."""
+                     mechid: int, b: int, *, revealing: bool = False) -> str | None:
+        """Apply set_weights to the open block's state; the pallet error name if the chain rejects it.
+        revealing: the chain setting a revealed commit (no commit-reveal refusal, no rate limit)."""
         e = "SubtensorModule."
         if netuid == 0:
             return e + "CanNotSetRootNetworkWeights"
@@ -630,7 +660,7 @@ class SimChain:
         if subnet is None:
             return e + "SubnetNotExists"
         p = subnet.params
-        if p["commit_reveal_enabled"]:
+        if p["commit_reveal_enabled"] and not revealing:
             return e + "CommitRevealEnabled"
         if len(uids) != len(weights):
             return e + "WeightVecNotEqualSize"
@@ -649,7 +679,7 @@ class SimChain:
         if int(p["weights_version"]) != 0 and version_key < int(p["weights_version"]):
             return e + "IncorrectWeightVersionKey"
         last_update = int(me["last_update"])
-        if last_update != 0 and b - last_update < int(p["weights_rate_limit"]):
+        if not revealing and last_update != 0 and b - last_update < int(p["weights_rate_limit"]):
             return e + "SettingWeightsTooFast"
         self_weight = len(uids) == 1 and uids[0] == uid
         if not (self_weight or is_owner or me["validator_permit"]):
@@ -670,6 +700,85 @@ class SimChain:
         subnet = replace(subnet, weights=rows, neurons=_set_uid(subnet.neurons, uid, last_update=b))
         self._state = self._state.with_subnet(netuid, subnet)
         return None
+
+    def push_method(self, netuid: int) -> str:
+        """How the subnet takes weights now: a timelocked commit where commit-reveal is on."""
+        return "commit_timelocked" if self._subnet(netuid).params["commit_reveal_enabled"] else "set_weights"
+
+    def commit_weights(self, netuid: int, uids: list[int], weights: list[int], version_key: int, hotkey,
+                       mechid: int = 0) -> Commit:
+        """`commit_timelocked_mechanism_weights`: the row is held until its reveal epoch (the commit's epoch
+        + reveal_period_epochs), then set as set_weights would (checks, max-upscale) in the first block of
+        that epoch. Checked as the chain checks a commit: commit-reveal on, registered, rate limit, at
+        most 10 unrevealed. The reveal round is the simulated drand round of the reveal block."""
+        uids, weights = [int(u) for u in uids], [int(w) for w in weights]
+        signer = _signer(hotkey)
+        e = "SubtensorModule."
+        with self.block():
+            b, extrinsic_hash = self._extrinsic("commit_timelocked_mechanism_weights", signer)
+            subnet = self._state.subnets.get(netuid)
+            error, reveal_round = None, None
+            if subnet is None:
+                error = e + "SubnetNotExists"
+            elif not subnet.params["commit_reveal_enabled"]:
+                error = e + "CommitRevealDisabled"
+            elif mechid != 0:
+                error = e + "MechanismDoesNotExist"
+            elif subnet.uid_of(signer) is None:
+                error = e + "HotKeyNotRegisteredInSubNet"
+            if error is None:
+                p = subnet.params
+                uid = subnet.uid_of(signer)
+                last_update = int(subnet.neurons["last_update"][uid])
+                commits = list(p.get("commits", []))
+                if last_update != 0 and b - last_update < int(p["weights_rate_limit"]):
+                    error = e + "CommittingWeightsTooFast"
+                elif sum(c["hotkey"] == signer for c in commits) >= MAX_UNREVEALED_COMMITS:
+                    error = e + "TooManyUnrevealedCommits"
+                else:
+                    period = int(p.get("reveal_period_epochs", 1))
+                    commit_epoch = int(p.get("subnet_epoch_index", 0))
+                    reveal_at = int(p["last_epoch_block"]) + period * int(p["tempo"])
+                    reveal_round = sim_drand_round(reveal_at)
+                    commits.append({"hotkey": signer, "commit_block": b, "commit_epoch": commit_epoch,
+                                    "reveal_epoch": commit_epoch + period, "reveal_round": reveal_round,
+                                    "uids": uids, "weights": weights, "version_key": int(version_key)})
+                    subnet = replace(subnet, params={**p, "commits": commits},
+                                     neurons=_set_uid(subnet.neurons, uid, last_update=b))
+                    self._state = self._state.with_subnet(netuid, subnet)
+        if error:
+            failed = Submission(ok=False, block=b, extrinsic_hash=extrinsic_hash, events=("System.ExtrinsicFailed",),
+                                error=error)
+            return Commit(submission=failed, method="commit_timelocked", reveal_round=None, reveal_block=None,
+                          salt=None)
+        done = Submission(ok=True, block=b, extrinsic_hash=extrinsic_hash,
+                          events=("SubtensorModule.TimelockedWeightsCommitted", "System.ExtrinsicSuccess"))
+        return Commit(submission=done, method="commit_timelocked", reveal_round=reveal_round, reveal_block=None,
+                      salt=None)
+
+    def _reveal_due_commits(self, netuid: int, b: int) -> None:
+        """At the start of block b: every commit whose reveal epoch has begun is set (a commit the chain
+        would reject, e.g. from a hotkey deregistered since, is dropped as on chain)."""
+        subnet = self._state.subnets[netuid]
+        commits = subnet.params.get("commits") or []
+        epoch = int(subnet.params.get("subnet_epoch_index", 0))
+        due = [c for c in commits if c["reveal_epoch"] <= epoch]
+        if not due:
+            return
+        self._state = self._state.with_subnet(netuid, subnet.with_params(
+            commits=[c for c in commits if c["reveal_epoch"] > epoch]))
+        for c in due:
+            self._set_weights(netuid, c["uids"], c["weights"], c["version_key"], c["hotkey"], 0, b, revealing=True)
+
+    def reveal_weights(self, netuid: int, uids: list[int], weights: list[int], salt: list[int], version_key: int,
+                       hotkey) -> Submission:
+        raise SimRejected("SubtensorModule.NoWeightsCommitFound",
+                          "the simulation runs timelocked commit-reveal (revealed by the chain), not hash commits")
+
+    def stored_weights(self, netuid: int, uid: int, block: int | None = None, mechid: int = 0) -> list:
+        weights = self.snapshot(netuid, self._head if block is None else block, parts=("weights",)).weights
+        row = weights.filter((pl.col("validator_uid") == uid) & (pl.col("mechid") == mechid))
+        return list(zip(row["miner_uid"].to_list(), row["weight"].to_list(), strict=True))
 
     def serve_axon(self, netuid: int, ip: str, port: int, hotkey) -> Submission:
         """`SubtensorModule.serve_axon`: publish the hotkey's address (IPv4 or IPv6, protocol 4)."""

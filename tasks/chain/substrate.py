@@ -597,42 +597,15 @@ class SubstrateChain:
 
     def sign(self, call: bytes, keypair, pinned: Pinned, *, nonce: int | None = None,
              metadata_hash: bool = False) -> tuple[bytes, str]:
-        """The signed extrinsic for `call` (bytes, 0x-hash), built by the runtime's codec from every signed
-        extension the runtime declares, mortal for ERA_PERIOD_BLOCKS from the pinned head.
-
-        metadata_hash: sign `CheckMetadataHash` in mode Enabled with the RFC-0078 digest of the runtime's
-        metadata (for runtimes built to verify it); the default, mode Disabled, is what the SDK sends for
-        key signers and what every runtime accepts. Nothing here logs or returns key material.
-        """
-        codec = pinned.codec
-        address = keypair.ss58_address
-        if nonce is None:
-            nonce = int(self.rpc("system_accountNextIndex", [address]))
-        era = {"period": ERA_PERIOD_BLOCKS, "current": pinned.block}
+        """`sign_extrinsic` for the pinned head: nonce from system_accountNextIndex, mortal from the head."""
         import bittensor_core
 
+        if nonce is None:
+            nonce = int(self.rpc("system_accountNextIndex", [keypair.ss58_address]))
         era_block_hash = self.block_hash(bittensor_core.era_birth(ERA_PERIOD_BLOCKS, pinned.block))
-        digest = None
-        if metadata_hash:
-            if "CheckMetadataHash" not in codec.signed_extensions():
-                raise ChainError(f"runtime spec {codec.spec_version} declares no CheckMetadataHash extension")
-            digest = bytes(bittensor_core.metadata_digest(codec.metadata, codec.spec_version, codec.spec_name))
-        try:
-            payload = bytes(codec.core.signature_payload(
-                call, era=era, nonce=nonce, tip=0, tip_asset_id=None,
-                genesis_hash=bytes.fromhex(self.genesis_hash()[2:]),
-                era_block_hash=bytes.fromhex(era_block_hash[2:]), metadata_hash=digest))
-            signature = keypair.sign(payload)
-            data, extrinsic_hash = codec.core.encode_signed_extrinsic(
-                call, public_key=bytes(keypair.public_key), signature=bytes(signature),
-                signature_version=int(getattr(keypair, "crypto_type", 1)), era=era, nonce=nonce, tip=0,
-                tip_asset_id=None, metadata_hash_enabled=digest is not None)
-        except Exception as e:
-            # bittensor-core builds every extension the runtime declares; one it cannot is named here
-            raise ChainError(f"runtime spec {codec.spec_version}: cannot build a signed extrinsic with the "
-                             f"declared signed extensions ({', '.join(codec.signed_extensions())}): "
-                             f"{type(e).__name__}: {e}") from None
-        return bytes(data), "0x" + bytes(extrinsic_hash).hex()
+        return sign_extrinsic(pinned.codec, call, keypair, nonce=nonce, head=pinned.block,
+                              genesis_hash=self.genesis_hash(), era_block_hash=era_block_hash,
+                              metadata_hash=metadata_hash)
 
     def submit(self, call: bytes, keypair, *, metadata_hash: bool = False) -> Submission:
         """Sign `call` with `keypair` against the head runtime, submit it and wait until a block includes
@@ -684,14 +657,12 @@ class SubstrateChain:
         (records,) = self.storage_values(pinned, [(needs.EVENTS, [])])
         out = []
         for record in records or []:
-            phase = record.get("phase")
-            if not (isinstance(phase, dict) and phase.get("ApplyExtrinsic") == index):
+            # bittensor-core decodes System.Events as {phase, extrinsic_idx, module_id, event_id, attributes}
+            if record.get("phase") != "ApplyExtrinsic" or record.get("extrinsic_idx") != index:
                 continue
-            ((pallet, inner),) = record["event"].items()
-            event, attributes = (next(iter(inner.items())) if isinstance(inner, dict) else (inner, None))
-            error = None
-            if event == "ExtrinsicFailed":
-                error = self._dispatch_error(pinned.codec, attributes)
+            pallet, event = record["module_id"], record["event_id"]
+            error = self._dispatch_error(pinned.codec, record.get("attributes")) if event == "ExtrinsicFailed" \
+                else None
             out.append({"pallet": pallet, "event": event, "error": error})
         return out
 
@@ -859,6 +830,41 @@ class SubstrateChain:
             "netuid": netuid, "version": version, "ip": int(address), "port": port, "ip_type": address.version,
             "protocol": protocol, "placeholder1": 0, "placeholder2": 0})
         return self.submit(call, hotkey)
+
+
+def sign_extrinsic(codec: RuntimeCodec, call: bytes, keypair, *, nonce: int, head: int, genesis_hash: str,
+                   era_block_hash: str, metadata_hash: bool = False) -> tuple[bytes, str]:
+    """The signed extrinsic for `call` (bytes, 0x-hash), built by the runtime's codec from every signed
+    extension the runtime declares (bittensor-core frames each, data-carrying ones included), mortal for
+    ERA_PERIOD_BLOCKS from block `head` (whose era birth block has hash `era_block_hash`).
+
+    metadata_hash: sign `CheckMetadataHash` in mode Enabled with the RFC-0078 digest of the runtime's
+    metadata (for runtimes built to verify it); the default, mode Disabled, is what the SDK sends for key
+    signers and what every runtime accepts. Nothing here logs or returns key material.
+    """
+    import bittensor_core
+
+    era = {"period": ERA_PERIOD_BLOCKS, "current": head}
+    digest = None
+    if metadata_hash:
+        if "CheckMetadataHash" not in codec.signed_extensions():
+            raise ChainError(f"runtime spec {codec.spec_version} declares no CheckMetadataHash extension")
+        digest = bytes(bittensor_core.metadata_digest(codec.metadata, codec.spec_version, codec.spec_name))
+    try:
+        payload = bytes(codec.core.signature_payload(
+            call, era=era, nonce=nonce, tip=0, tip_asset_id=None, genesis_hash=bytes.fromhex(genesis_hash[2:]),
+            era_block_hash=bytes.fromhex(era_block_hash[2:]), metadata_hash=digest))
+        signature = keypair.sign(payload)
+        data, extrinsic_hash = codec.core.encode_signed_extrinsic(
+            call, public_key=bytes(keypair.public_key), signature=bytes(signature),
+            signature_version=int(getattr(keypair, "crypto_type", 1)), era=era, nonce=nonce, tip=0,
+            tip_asset_id=None, metadata_hash_enabled=digest is not None)
+    except Exception as e:
+        # bittensor-core builds every extension the runtime declares; one it cannot is named here
+        raise ChainError(f"runtime spec {codec.spec_version}: cannot build a signed extrinsic with the declared "
+                         f"signed extensions ({', '.join(codec.signed_extensions())}): {type(e).__name__}: {e}") \
+            from None
+    return bytes(data), "0x" + bytes(extrinsic_hash).hex()
 
 
 def commit_hash(public_key: bytes, netuid_index: int, uids: list[int], weights: list[int], salt: list[int],

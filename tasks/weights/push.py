@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def submission_row(netuid, block, hotkey_ss58, epoch_id, uids, weights, version_key, dry_run, projection, status, *,
-         extrinsic_hash=None, included_block=None, detail=None) -> pl.DataFrame:
+         extrinsic_hash=None, included_block=None, detail=None, method=None, reveal_round=None, reveal_block=None,
+         salt=None, reveal_status=None, revealed_block=None, chain_weights=None) -> pl.DataFrame:
     projection = projection or {}
     return validate_frame(pl.DataFrame([{
         "netuid": netuid, "block": block, "validator_hotkey": hotkey_ss58, "epoch_id": epoch_id,
@@ -32,6 +33,8 @@ def submission_row(netuid, block, hotkey_ss58, epoch_id, uids, weights, version_
         "projected_validator_trust": projection.get("validator_trust"),
         "projected_dividends": projection.get("dividends"),
         "status": status, "extrinsic_hash": extrinsic_hash, "included_block": included_block, "detail": detail,
+        "method": method, "reveal_round": reveal_round, "reveal_block": reveal_block, "salt": salt,
+        "reveal_status": reveal_status, "revealed_block": revealed_block, "chain_weights": chain_weights,
     }], schema=WEIGHT_SUBMISSIONS.polars_schema()), WEIGHT_SUBMISSIONS, where="push_weights")
 
 
@@ -83,7 +86,7 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     last_update = int(ours["last_update"][0])
     limit = int(subnet["weights_rate_limit"])
     # The chain's rule (§6.2): block − LastUpdate ≥ limit, for the block that would include it (head + 1).
-    if not subnet["commit_reveal_enabled"] and last_update > 0 and head + 1 < last_update + limit:
+    if last_update > 0 and head + 1 < last_update + limit:  # commits are rate-limited the same way
         wait = last_update + limit - (head + 1)
         return submission_row(**row, status="refused",
                     detail=f"weights rate limit: uid {uid} set weights at block {last_update}, the limit is {limit} "
@@ -110,15 +113,27 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
     if version_key < int(subnet["weights_version"]):
         return submission_row(**row, status="refused", detail=f"version_key {version_key} is below the subnet's "
                                                     f"weights_version {subnet['weights_version']}")
+    # How the subnet takes weights now (a commit where it runs commit-reveal: never plain weights there).
+    method = chain.push_method(netuid)
     if dry_run:
-        how = "commit (timelocked, commit-reveal enabled)" if subnet["commit_reveal_enabled"] else "set_weights"
-        return submission_row(**row, status="dry_run", detail=f"dry run: would {how} for uid {uid}; nothing sent")
+        how = method if method == "set_weights" else f"{method} (commit-reveal enabled)"
+        return submission_row(**row, status="dry_run", method=method,
+                              detail=f"dry run: would {how} for uid {uid}; nothing sent")
 
-    log.info("sending weights", extra={"netuid": netuid, "uid": uid, "hotkey": ss58, "edges": len(uids)})
-    result = chain.set_weights(netuid, list(uids), list(weights), version_key, hotkey, mechid=mechid)
-    status = "included" if result.ok else "failed"
+    log.info("sending weights", extra={"netuid": netuid, "uid": uid, "hotkey": ss58, "edges": len(uids),
+                                       "method": method})
+    if method == "set_weights":
+        result = chain.set_weights(netuid, list(uids), list(weights), version_key, hotkey, mechid=mechid)
+        commit = None
+    else:
+        commit = chain.commit_weights(netuid, list(uids), list(weights), version_key, hotkey, mechid=mechid)
+        result = commit.submission
+    status = ("included" if commit is None else "committed") if result.ok else "failed"
     detail = ", ".join(result.events) if result.ok else (result.error or "failed without an error name")
     log.info("weights %s", status, extra={"netuid": netuid, "uid": uid, "block": result.block,
                                           "extrinsic_hash": result.extrinsic_hash, "error": result.error})
+    reveal = {} if commit is None else dict(
+        reveal_round=commit.reveal_round, reveal_block=commit.reveal_block, salt=commit.salt,
+        reveal_status="pending" if result.ok else None)
     return submission_row(**row, status=status, extrinsic_hash=result.extrinsic_hash, included_block=result.block,
-                detail=detail)
+                          detail=detail, method=method, **reveal)
