@@ -27,7 +27,7 @@ from tasks.evaluation.series import generate_series, load_series
 from tasks.evaluation.smoothing import previous_smoothed, smooth_scores
 from tasks.evaluation.validate import validate_forecasts
 from tasks.weights.convert import WeightsRefused, chain_stored_row, scores_to_weights
-from tasks.weights.projection import project_epoch
+from tasks.weights.projection import PROJECTED_COLUMNS, project_epoch
 from tasks.weights.push import push_weights, submission_row
 from warehouse import Warehouse
 
@@ -118,15 +118,33 @@ def included_by_earlier_attempt(client, snap: Snapshot, hotkey_ss58: str, uids: 
     return int(ours["last_update"][0])
 
 
+@task(name="settle-reveals", cache_policy=NO_CACHE)
+def settle_reveals(client, wh: Warehouse, snap: Snapshot, hotkey) -> pl.DataFrame:
+    """Follow our earlier commits to their reveal (commit-reveal subnets): open hash commits whose reveal
+    window has come; for every pending commit, record whether the chain now holds the committed row (and
+    what it holds). Returns the rows it updated (weight_submissions, same keys: the row is replaced)."""
+    from tasks.weights.push import settle_commit
+
+    pending = wh.read("weight_submissions", (pl.col("validator_hotkey") == hotkey.ss58_address)
+                      & (pl.col("status") == "committed") & (pl.col("reveal_status") == "pending"),
+                      netuid=snap.netuid)
+    updated = [settle_commit(client, row, snap, hotkey) for row in pending.iter_rows(named=True)]
+    updated = [u for u in updated if u is not None]
+    if updated:
+        wh.write("weight_submissions", pl.concat(updated))
+        return pl.concat(updated)
+    return pending.clear()
+
+
 @task(name="weights-projection-push", cache_policy=NO_CACHE)
 def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores: pl.DataFrame, hotkey, *,
                    push: bool, version_key: int, epoch_start_block: int) -> dict:
     netuid = snap.netuid
-    done = wh.read("weight_submissions", (pl.col("epoch_id") == epoch_id) & (pl.col("status") == "included"),
-                   netuid=netuid)
+    done = wh.read("weight_submissions", (pl.col("epoch_id") == epoch_id)
+                   & pl.col("status").is_in(["included", "committed"]), netuid=netuid)
     if done.height:
         row = done.row(0, named=True)
-        return {**row, "note": "weights for this epoch were already included on chain; not pushed again"}
+        return {**row, "note": f"weights for this epoch were already {row['status']} on chain; not sent again"}
     subnet = snap.subnets.row(0, named=True)
     ours = snap.neurons.filter(pl.col("hotkey") == hotkey.ss58_address)
     our_uid = int(ours["uid"][0])
@@ -142,8 +160,22 @@ def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores:
         wh.write("weight_submissions", submission)
         return submission.row(0, named=True)
     projection = project_epoch(snap.subnets, snap.neurons, snap.weights, snap.bonds, our_uid, row.uids, row.weights)
+    commit_reveal = bool(subnet["commit_reveal_enabled"])
+    if commit_reveal:
+        projection = reveal_delayed_projection(snap, our_uid, projection)
+    if push and commit_reveal:
+        earlier = committed_by_earlier_attempt(client, snap, hotkey.ss58_address, epoch_start_block)
+        if earlier is not None:
+            submission = submission_row(netuid, earlier - 1, hotkey.ss58_address, epoch_id, row.uids, row.weights,
+                                        version_key, False, projection, "committed", included_block=earlier,
+                                        method=client.push_method(netuid), reveal_status="missed",
+                                        detail=f"an earlier attempt of this epoch sent a commit at block {earlier} "
+                                               f"(our LastUpdate; found on chain after a restart, its reveal data "
+                                               f"was lost with it); not committed again")
+            wh.write("weight_submissions", submission)
+            return {**submission.row(0, named=True), "projection": projection}
     included = (included_by_earlier_attempt(client, snap, hotkey.ss58_address, row.uids, row.weights,
-                                            epoch_start_block) if push else None)
+                                            epoch_start_block) if push and not commit_reveal else None)
     if included is not None:
         submission = submission_row(netuid, included - 1, hotkey.ss58_address, epoch_id, row.uids, row.weights,
                                     version_key, False, projection, "included", included_block=included,
@@ -155,6 +187,30 @@ def weigh_and_push(client, wh: Warehouse, snap: Snapshot, epoch_id: str, scores:
                               dry_run=not push, epoch_id=epoch_id, projection=projection)
     wh.write("weight_submissions", submission)
     return {**submission.row(0, named=True), "projection": projection}
+
+
+def committed_by_earlier_attempt(client, snap: Snapshot, hotkey_ss58: str, epoch_start_block: int) -> int | None:
+    """The block of a commit an earlier attempt of this epoch sent, if any: a commit sets our LastUpdate,
+    so a LastUpdate after the epoch's first snapshot means one was included (never commit twice)."""
+    now = client.snapshot(snap.netuid, client.head_block(finalized=False), parts=("neurons",))
+    ours = now.neurons.filter(pl.col("hotkey") == hotkey_ss58)
+    if ours.height == 0 or int(ours["last_update"][0]) <= epoch_start_block:
+        return None
+    return int(ours["last_update"][0])
+
+
+def reveal_delayed_projection(snap: Snapshot, our_uid: int, at_reveal: dict) -> dict:
+    """With commit-reveal the next epoch still runs on the row the chain holds for us now (our new row is
+    revealed reveal_period_epochs later): the projection of the next epoch uses that row; the new row's
+    projection is kept as `at_reveal`."""
+    stored = snap.weights.filter((pl.col("validator_uid") == our_uid) & (pl.col("mechid") == 0))
+    period = snap.subnets["reveal_period_epochs"][0]
+    if stored.height == 0:  # nothing stored for us: the next epoch is the snapshot as it is
+        next_epoch = {**at_reveal, **{k: at_reveal[f"baseline_{k}"] for k in PROJECTED_COLUMNS}}
+    else:
+        next_epoch = project_epoch(snap.subnets, snap.neurons, snap.weights, snap.bonds, our_uid,
+                                   stored["miner_uid"].to_list(), stored["weight"].to_list())
+    return {**next_epoch, "at_reveal": at_reveal, "reveal_period_epochs": None if period is None else int(period)}
 
 
 def summary_markdown(epoch_id: str, snap: Snapshot, responses: pl.DataFrame, scores: pl.DataFrame,
@@ -177,6 +233,11 @@ def summary_markdown(epoch_id: str, snap: Snapshot, responses: pl.DataFrame, sco
         lines += ["", f"projected validator trust {projection['validator_trust']} (now "
                       f"{projection['baseline_validator_trust']}), dividends {projection['dividends']} (now "
                       f"{projection['baseline_dividends']}), emission {projection['emission']} rao"]
+        at_reveal = projection.get("at_reveal")
+        if at_reveal:
+            lines += [f"commit-reveal: the next epoch runs on the row the chain holds now; this row takes effect "
+                      f"{projection.get('reveal_period_epochs')} epoch(s) later (projected there: validator trust "
+                      f"{at_reveal['validator_trust']}, dividends {at_reveal['dividends']})"]
     return "\n".join(lines)
 
 
@@ -207,6 +268,8 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
                                    deadline_s=deadline_s)
             scores, _ = score_and_smooth(wh, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
             _pause_after_scores()
+        if push:
+            settle_reveals(client, wh, snap, key)
         submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key,
                                     epoch_start_block=int(challenges["block"][0]))
         create_markdown_artifact(key=f"epoch-{netuid}", markdown=summary_markdown(epoch_id, snap, responses, scores,

@@ -174,3 +174,38 @@ def test_no_answers_means_no_weights_pushed(prefect_api, tmp_path):
     before = SimChain.open("sim:11")  # the same seed, never touched by the flow
     after = SimChain.load(state)
     assert after.head_block() == before.head_block()  # no extrinsic was included: the head did not move
+
+
+def test_commit_reveal_subnet_commits_once_then_the_next_epoch_records_the_reveal(subnet, prefect_api, tmp_path):
+    """On a commit-reveal subnet the push is a timelocked commit (never plain weights); a rerun in the same
+    epoch commits nothing more; the next epoch finds the row revealed on chain and records what it holds."""
+    state = tmp_path / "sim.json"
+    shutil.copy(subnet["pristine"], state)
+    sim = SimChain.load(state)
+    sim.set_hyperparameter(NETUID, "commit_reveal_enabled", True)
+    sim.advance(int(sim.snapshot(NETUID, sim.head_block(), parts=("subnets",)).subnets["weights_rate_limit"][0]))
+    sim.save(state)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    wh_dir = tmp_path / "wh"
+    run_epoch(state, wh_dir, env, "--push")
+    run_epoch(state, wh_dir, env, "--push")  # same epoch: nothing more is sent
+    wh = Warehouse(wh_dir)
+    first = wh.read("weight_submissions").filter(pl.col("status") == "committed")
+    assert first.height == 1
+    first = first.row(0, named=True)
+    assert (first["method"], first["reveal_status"]) == ("commit_timelocked", "pending")
+    assert first["reveal_round"] > 0 and first["projected_dividends"] is not None
+    sim = SimChain.load(state)
+    assert sim.stored_weights(NETUID, 0) != list(zip(first["uids"], chain_stored_row(first["weights"]), strict=True))
+
+    subnets = sim.snapshot(NETUID, sim.head_block(), parts=("subnets",)).subnets
+    tempo, rate_limit = int(subnets["tempo"][0]), int(subnets["weights_rate_limit"][0])
+    # into the reveal epoch, past the rate limit that the reveal (it sets our LastUpdate) starts again
+    sim.advance(sim.last_epoch_block(NETUID) + tempo - sim.head_block() + rate_limit)
+    sim.save(state)
+    run_epoch(state, wh_dir, env, "--push")
+    rows = wh.read("weight_submissions").sort("block")
+    settled = rows.filter(pl.col("epoch_id") == first["epoch_id"]).row(0, named=True)
+    assert settled["reveal_status"] == "revealed"
+    assert settled["chain_weights"] == chain_stored_row(first["weights"])
+    assert rows.filter(pl.col("status") == "committed").height == 2  # the new epoch committed its own row

@@ -18,7 +18,7 @@ import polars as pl
 from schemas import validate_frame
 from schemas.evaluation import WEIGHT_SUBMISSIONS
 from tasks.chain.interface import Snapshot
-from tasks.weights.convert import U16_MAX, WeightsRefused
+from tasks.weights.convert import U16_MAX, WeightsRefused, chain_stored_row
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +137,37 @@ def push_weights(chain, netuid: int, uids: list[int], weights: list[int], versio
         reveal_status="pending" if result.ok else None)
     return submission_row(**row, status=status, extrinsic_hash=result.extrinsic_hash, included_block=result.block,
                           detail=detail, method=method, **reveal)
+
+
+def settle_commit(chain, row: dict, snapshot: Snapshot, hotkey) -> pl.DataFrame | None:
+    """The weight_submissions row of a pending commit, brought up to date (None: nothing to record yet).
+
+    Hash commit whose reveal window has come: send reveal_weights. Either kind: when the chain holds the
+    committed row (as it stores it, chain_stored_row) the reveal landed: revealed, with the row the chain
+    holds; a commit still not revealed after its reveal period and one more epoch is missed.
+    """
+    netuid, head = snapshot.netuid, snapshot.block
+    ours = snapshot.neurons.filter(pl.col("hotkey") == hotkey.ss58_address)
+    if ours.height == 0:
+        return None
+    uid = int(ours["uid"][0])
+    updates: dict = {}
+    if row["method"] == "commit_hash" and row["reveal_block"] is not None and head + 1 >= row["reveal_block"]:
+        result = chain.reveal_weights(netuid, row["uids"], row["weights"], row["salt"], row["version_key"], hotkey)
+        if not result.ok:
+            updates.update(reveal_status="failed", detail=f"{row['detail']}; reveal failed: {result.error}")
+    held = chain.stored_weights(netuid, uid)
+    expected = list(zip(row["uids"], chain_stored_row(row["weights"]), strict=True))
+    if held == expected:
+        updates.update(reveal_status="revealed", chain_weights=[w for _, w in held],
+                       revealed_block=int(chain.snapshot(netuid, chain.head_block(finalized=False),
+                                                         parts=("neurons",)).neurons["last_update"][uid]))
+    elif "reveal_status" not in updates:
+        tempo = int(snapshot.subnets["tempo"][0])
+        period = snapshot.subnets["reveal_period_epochs"][0] or 1
+        if head > int(row["included_block"]) + (int(period) + 2) * (tempo + 1):
+            updates.update(reveal_status="missed", chain_weights=[w for _, w in held])
+    if not updates:
+        return None
+    return validate_frame(pl.DataFrame([{**row, **updates}], schema=WEIGHT_SUBMISSIONS.polars_schema()),
+                          WEIGHT_SUBMISSIONS, where="settle_commit")
