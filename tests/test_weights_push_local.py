@@ -13,7 +13,6 @@ import logging
 import pytest
 from substrateinterface import Keypair
 
-from tasks.chain.errors import CommitRevealUnavailable
 from tasks.chain.substrate import SubstrateChain
 from tasks.chain.wallet import hotkey_from_uri
 from tasks.weights.convert import chain_stored_row, scores_to_weights
@@ -101,7 +100,6 @@ def test_dry_run_sends_nothing(pushed):
 def test_too_fast_second_push_is_refused_and_the_chain_agrees(pushed, seeded_local_chain, caplog):  # noqa: F811
     caplog.set_level(logging.DEBUG)  # substrate-interface logs whole RPC payloads at DEBUG
     chain, netuid, hotkey, row = pushed["chain"], pushed["netuid"], pushed["hotkey"], pushed["row"]
-    si = chain.substrate
     sudo = chain.compose_call("Sudo", "sudo", {"call": chain.compose_call(
         "AdminUtils", "sudo_set_weights_set_rate_limit",
         {"netuid": netuid, "weights_set_rate_limit": RATE_LIMIT_BLOCKS})})
