@@ -315,6 +315,21 @@ Where everything is:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from flows.settings import load_settings
+    from tasks.chain import open_chain
+    from tasks.chain.doctor import diagnose, render
+
+    settings = load_settings(args.config, chain=args.chain)
+    netuid = None
+    if args.netuid is not None:
+        (netuid,) = args.netuid if len(args.netuid) == 1 else (None,) * 2  # one subnet at a time
+    with open_chain(settings.chain) as chain:
+        report = diagnose(chain, netuid)
+    print(render(report))
+    return EXIT_FAILED if report.failed else 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from flows.settings import Settings, load_settings
 
@@ -412,6 +427,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runner_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_consensus)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check that a node's runtime offers everything yumaflow reads and sends",
+        description=_fmt("""
+            Read the runtime at the node's best head from its own metadata and check every runtime API
+            (field by field, by name), storage item, call and signed extension yumaflow uses: ok,
+            retyped, missing, or absent (read only where present; the warehouse column stays null).
+            A signed extrinsic is built with every declared signed extension and decoded back; nothing
+            is sent. With --netuid, also the subnet's epoch and commit-reveal settings and whether a
+            weight push would be a set_weights or a commit. Exits 1 when something yumaflow needs is
+            missing or retyped.
+        """),
+        epilog=_fmt("""
+            examples:
+              yumaflow doctor --chain wss://entrypoint-finney.opentensor.ai:443 --netuid 1
+              yumaflow doctor --chain ws://127.0.0.1:9944
+              yumaflow doctor --chain replay:session.json
+        """),
+    )
+    p.add_argument("--chain", metavar="SRC", help="ws://…, wss://…, replay:PATH or sim… [env YUMAFLOW_CHAIN]")
+    p.add_argument("--netuid", type=_netuids, metavar="N", help="also show this subnet's settings and push method")
+    _add_common(p)
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser(
         "snapshot",
