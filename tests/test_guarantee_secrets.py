@@ -38,6 +38,8 @@ PASSWORD = "yf-test-password tangerine 9113"
 NETUID = 1
 
 
+NACL_SALT = b"\x13q\x83\xdf\xf1Z\t\xbc\x9c\x90\xb5Q\x879\xe9\xb1"  # btwallet keyfile.rs NACL_SALT
+
 def keyfile(kp: Keypair) -> bytes:
     """A bittensor-wallet hotkey file's JSON (tests/test_wallet.py keyfile_json)."""
     return json.dumps({"accountId": "0x" + kp.public_key.hex(), "publicKey": "0x" + kp.public_key.hex(),
@@ -49,7 +51,6 @@ def nacl_encrypt(data: bytes, password: str) -> bytes:
     from nacl.pwhash import argon2i
     from nacl.secret import SecretBox
 
-    from tasks.chain.wallet import NACL_SALT
 
     key = argon2i.kdf(SecretBox.KEY_SIZE, password.encode(), NACL_SALT,
                       opslimit=argon2i.OPSLIMIT_SENSITIVE, memlimit=argon2i.MEMLIMIT_SENSITIVE)

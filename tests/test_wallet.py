@@ -18,7 +18,6 @@ from nacl.secret import SecretBox
 from substrateinterface import Keypair
 
 from tasks.chain.wallet import (
-    NACL_SALT,
     Hotkey,
     WalletError,
     hotkey_from_keyfile,
@@ -28,6 +27,7 @@ from tasks.chain.wallet import (
     password_env_var,
 )
 
+NACL_SALT = b"\x13q\x83\xdf\xf1Z\t\xbc\x9c\x90\xb5Q\x879\xe9\xb1"  # btwallet keyfile.rs NACL_SALT
 ALICE = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice, the well-known dev address
 PASSWORD = "correct horse battery staple 42"
 

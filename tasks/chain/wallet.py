@@ -1,15 +1,15 @@
 """The validator's hotkey: from a development URI (`//Alice`) or a bittensor wallet hotkey keyfile.
 
-Keyfiles follow bittensor-wallet (chain_interface.md §6.7): `<wallet_path>/<wallet_name>/hotkeys/
-<hotkey_name>`, JSON with accountId, publicKey, privateKey (the 64-byte expanded sr25519 secret),
-ss58Address, and secretPhrase / secretSeed when made from a mnemonic. Hotkeys are usually stored
-unencrypted; an encrypted file starts with `$NACL` followed by a 24-byte nonce and a NaCl secretbox,
-keyed by argon2i (libsodium "sensitive" limits) of the password with bittensor-wallet's fixed salt
-(opentensor/btwallet src/keyfile.rs `derive_key`). The password comes from the environment variable
-bittensor-wallet names after the file path, `BT_PW_<PATH, separators and dots as _, upper case>`.
+Keys and keyfiles go through bittensor-core (the chain's own Rust core, the one the SDK uses): sr25519
+keypairs, the wallet keyfile JSON (secretPhrase, secretSeed or privateKey) and its `$NACL` encryption
+(argon2i + secretbox, btwallet's format). Keyfiles live at `<wallet_path>/<wallet_name>/hotkeys/
+<hotkey_name>` (chain_interface.md §6.7). The password of an encrypted hotkey comes from the
+environment variable bittensor-wallet names after the file path, `BT_PW_<PATH, separators and dots as
+_, upper case>`.
 
-Nothing here logs, formats or raises with key material: `Hotkey` shows only its ss58 address, and
-errors name the file and what is wrong, never its contents or the password.
+A bittensor-core Keypair exposes no secret attribute and its repr shows none. Nothing here logs,
+formats or raises with key material: `Hotkey` shows only its ss58 address, and errors name the file and
+what is wrong, never its contents or the password.
 """
 
 from __future__ import annotations
@@ -19,16 +19,14 @@ import logging
 import os
 from pathlib import Path
 
-from substrateinterface import Keypair, KeypairType
+import bittensor_core
+from bittensor_core import Keypair
 
 log = logging.getLogger(__name__)
 
 SS58_FORMAT = 42
 DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
 NACL_PREFIX = b"$NACL"
-# bittensor-wallet's fixed argon2 salt (btwallet src/keyfile.rs NACL_SALT); not a secret.
-NACL_SALT = b"\x13q\x83\xdf\xf1Z\t\xbc\x9c\x90\xb5Q\x879\xe9\xb1"
-_NONCE_BYTES = 24
 
 
 class WalletError(Exception):
@@ -75,7 +73,7 @@ def hotkey_from_uri(uri: str) -> Hotkey:
         raise WalletError("hotkey URI must be a development derivation path starting with '//' "
                           "(e.g. //Alice); use a wallet keyfile for real keys")
     try:
-        keypair = Keypair.create_from_uri(uri, ss58_format=SS58_FORMAT, crypto_type=KeypairType.SR25519)
+        keypair = Keypair.create_from_uri(uri)
     except Exception:
         raise WalletError("hotkey URI could not be derived (not a valid //path)") from None
     log.debug("hotkey loaded from a development URI", extra={"ss58_address": keypair.ss58_address})
@@ -113,52 +111,35 @@ def _env_password(path: Path) -> list[str]:
 
 
 def _decrypt_nacl(data: bytes, path: Path, passwords: list[str]) -> bytes:
-    try:
-        from nacl.exceptions import CryptoError
-        from nacl.pwhash import argon2i
-        from nacl.secret import SecretBox
-    except ImportError:  # pragma: no cover - pynacl is a dependency
-        raise WalletError(f"keyfile {path} is encrypted ($NACL) and PyNaCl (argon2i, secretbox) is not "
-                          f"installed; install pynacl or store the hotkey unencrypted") from None
     if not passwords:
         raise WalletError(f"keyfile {path} is encrypted ($NACL); set {password_env_var(path)} to its password")
-    body = data[len(NACL_PREFIX):]
-    nonce, ciphertext = body[:_NONCE_BYTES], body[_NONCE_BYTES:]
     for password in passwords:
-        key = argon2i.kdf(SecretBox.KEY_SIZE, password.encode(), NACL_SALT,
-                          opslimit=argon2i.OPSLIMIT_SENSITIVE, memlimit=argon2i.MEMLIMIT_SENSITIVE)
         try:
-            return SecretBox(key).decrypt(ciphertext, nonce)
-        except CryptoError:
+            return bytes(bittensor_core.decrypt_keyfile_data(data, password))
+        except bittensor_core.WrongPasswordError:
             continue
+        except Exception:
+            raise WalletError(f"keyfile {path}: its $NACL encryption cannot be read") from None
     raise WalletError(f"keyfile {path}: wrong password in {password_env_var(path)} (NaCl decryption failed)")
 
 
 def keypair_from_keyfile_data(data: bytes, path: Path) -> Keypair:
-    """The sr25519 Keypair in a (decrypted) keyfile's JSON; the same precedence as bittensor-wallet:
-    secretPhrase, then secretSeed, then privateKey."""
+    """The sr25519 Keypair in a (decrypted) keyfile's JSON, read by bittensor-core with bittensor-wallet's
+    precedence: secretPhrase, then secretSeed, then privateKey."""
     try:
         fields = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise WalletError(f"keyfile {path} is not JSON (nor $NACL-encrypted); it cannot be read") from None
     if not isinstance(fields, dict):
         raise WalletError(f"keyfile {path}: expected a JSON object")
+    if not any(fields.get(k) for k in ("secretPhrase", "secretSeed", "privateKey")):
+        raise WalletError(f"keyfile {path} holds no secret (secretPhrase, secretSeed or privateKey); "
+                          f"a public-only file cannot sign")
+    if fields.get("privateKey") and not (fields.get("secretPhrase") or fields.get("secretSeed")) \
+            and not (fields.get("publicKey") or fields.get("accountId")):
+        raise WalletError(f"keyfile {path}: privateKey without publicKey")
     try:
-        if fields.get("secretPhrase"):
-            keypair = Keypair.create_from_mnemonic(fields["secretPhrase"], ss58_format=SS58_FORMAT)
-        elif fields.get("secretSeed"):
-            keypair = Keypair.create_from_seed(fields["secretSeed"], ss58_format=SS58_FORMAT)
-        elif fields.get("privateKey"):
-            public = fields.get("publicKey") or fields.get("accountId")
-            if not public:
-                raise WalletError(f"keyfile {path}: privateKey without publicKey")
-            keypair = Keypair(public_key=public, private_key=fields["privateKey"], ss58_format=SS58_FORMAT,
-                              crypto_type=KeypairType.SR25519)
-        else:
-            raise WalletError(f"keyfile {path} holds no secret (secretPhrase, secretSeed or privateKey); "
-                              f"a public-only file cannot sign")
-    except WalletError:
-        raise
+        keypair = bittensor_core.deserialize_keypair_from_keyfile_data(bytes(data))
     except Exception:
         raise WalletError(f"keyfile {path}: its secret fields do not make a valid sr25519 key") from None
     declared = fields.get("ss58Address")
