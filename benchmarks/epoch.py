@@ -34,12 +34,12 @@ def main() -> None:
     from neurons.forecasters import SeasonalNaive
     from neurons.hostile import create_hostile_app
     from neurons.miner import MinerServer, create_app, stop_servers
-    from tasks.chain.sim import SimChain
     from tasks.evaluation.challenges import make_challenges
     from tasks.evaluation.query import query_miners
     from tasks.evaluation.scoring import score_miners
     from tasks.evaluation.series import generate_series
     from tasks.evaluation.validate import validate_forecasts
+    from tasks.simnet.chain import SimChain
 
     alice = Keypair.create_from_uri("//Alice")
     series = generate_series(32, 2048, seed=0)

@@ -35,14 +35,14 @@ from flows.ingest import backfill_flow
 from flows.report import report_flow
 from flows.train import train_flow
 from flows.whatif import whatif_flow
-from tasks.chain.sim import SimChain
 from tasks.demo import cast
 from tasks.demo.models import CHALLENGER, INCUMBENT, champion_version, crown
+from tasks.simnet.chain import SimChain
 from warehouse import Warehouse
 
-OUR_HOTKEY_URI = "//Alice"  # the default scenario's uid 0 (tasks/chain/sim_scenario.py)
+OUR_HOTKEY_URI = "//Alice"  # the default scenario's uid 0 (tasks/simnet/scenario.py)
 MODEL_NAME = "demo-forecaster"
-# The simulated subnet runs Yuma3 without liquid alpha (tasks/chain/sim.py); the variants ask what classic
+# The simulated subnet runs Yuma3 without liquid alpha (tasks/simnet/chain.py); the variants ask what classic
 # Yuma, liquid alpha and a higher κ would have paid over the same epochs.
 VARIANTS = ["classic:yuma3_enabled=false",
             "liquid_alpha:liquid_alpha_enabled=true,alpha_low=45875,alpha_high=58982",

@@ -12,8 +12,8 @@ import bittensor_core
 import pytest
 
 from tasks.chain.runtime import RuntimeCodec, strip_option_opaque_metadata
-from tasks.chain.sim import SimChain, sim_drand_round
 from tasks.chain.wallet import hotkey_from_uri
+from tasks.simnet.chain import SimChain, sim_drand_round
 from tasks.weights.convert import chain_stored_row
 from tasks.weights.push import push_weights
 

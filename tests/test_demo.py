@@ -13,15 +13,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.chain.sim import SimChain
 from tasks.demo import cast
+from tasks.simnet.chain import SimChain
 from tasks.weights.convert import chain_stored_row
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 BIN = str(Path(sys.executable).parent / "yumaflow")
 NETUID = 1
-TEMPO = 20  # the simulated subnet's tempo (tasks/chain/sim.py); its epochs run at multiples of it
+TEMPO = 20  # the simulated subnet's tempo (tasks/simnet/chain.py); its epochs run at multiples of it
 OUTPUTS = ["consensus", "incentive", "dividends", "validator_trust", "emission", "validator_permit", "active"]
 
 

@@ -20,7 +20,7 @@ from flows.epoch import PAUSE_ENV
 from neurons.forecasters import Drift, LastValue, SeasonalNaive
 from neurons.hostile import create_hostile_app
 from neurons.miner import MinerServer, create_app, stop_servers
-from tasks.chain.sim import SimChain
+from tasks.simnet.chain import SimChain
 from tasks.weights.convert import chain_stored_row
 from warehouse import Warehouse
 

@@ -197,7 +197,7 @@ def test_bad_scores_never_become_a_weight_row(scores):
 
 
 def test_a_stale_snapshot_is_refused_and_nothing_reaches_the_chain():
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     sim = SimChain.open("sim:13", scenario_tempos=1)
     alice = Keypair.create_from_uri("//Alice")

@@ -63,7 +63,7 @@ def finished(proc: subprocess.Popen) -> str:
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory):
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     path = tmp_path_factory.mktemp("sim") / "sim.json"
     SimChain.open(f"sim:7@{path}").close()
@@ -138,7 +138,7 @@ def test_two_backfills_and_readers_at_once_equal_the_sequential_run(state, tmp_p
         assert con.execute(TORN).fetchall()[0] == (0, 0, 0, 0, 180)
         assert con.execute("select count(*) from neurons").fetchall()[0][0] == expected["neurons"].height
     # The shared state file is intact and was not rewritten by the readers of the chain.
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     assert SimChain.load(state).head_block() == SimChain.open("sim:7").head_block()
 

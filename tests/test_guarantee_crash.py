@@ -93,7 +93,7 @@ def miners(tmp_path_factory):
     """A sim subnet (seed 11) with two honest miners serving real HTTP on 127.0.0.1, saved as a state file."""
     from neurons.forecasters import LastValue, SeasonalNaive
     from neurons.miner import MinerServer, create_app, stop_servers
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     root = tmp_path_factory.mktemp("crash-epoch")
     state = root / "pristine.json"
@@ -119,7 +119,7 @@ TEMPO_BLOCKS = 20
 
 def advance_one_tempo(state) -> None:
     """The chain moves on a tempo between the validator's epochs (the other validators keep voting)."""
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     sim = SimChain.load(state)
     sim.advance(TEMPO_BLOCKS)
@@ -133,7 +133,7 @@ def epoch_args(state, warehouse) -> list[str]:
 
 def commits_left(wh_dir, state) -> int:
     """How many commits the next `yumaflow epoch` run will make: a resumed run skips what is stored."""
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     epoch_id = f"{NETUID}:{SimChain.load(state).head_block() // TEMPO_BLOCKS}"
     wh = Warehouse(wh_dir)
@@ -144,7 +144,7 @@ def commits_left(wh_dir, state) -> int:
 
 
 def test_epochs_killed_at_20_seeded_points_push_once_and_smooth_once(miners, tmp_path, cli_env):
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     state, wh_dir = tmp_path / "sim.json", tmp_path / "wh"
     shutil.copy(miners, state)

@@ -66,7 +66,7 @@ def free_port() -> int:
 def test_no_command_or_flow_leaks_the_seed_mnemonic_or_password(tmp_path, cli_env, prefect_api):
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
 
-    from tasks.chain.sim import SimChain
+    from tasks.simnet.chain import SimChain
 
     validator = Keypair.create_from_mnemonic(VALIDATOR_MNEMONIC)
     miner = Keypair.create_from_mnemonic(MINER_MNEMONIC)

@@ -14,10 +14,10 @@ from schemas import chain as tables
 from tasks.chain import ChainClient, open_chain
 from tasks.chain.errors import ChainError
 from tasks.chain.interface import ChainWriter
-from tasks.chain.sim import SimChain, SimRejected, parse_sim_source
-from tasks.chain.sim_scenario import play_default_scenario
 from tasks.consensus import run_epochs
 from tasks.consensus.inputs import PARITY_COLUMNS, chain_parity, epoch_inputs_from_snapshots
+from tasks.simnet.chain import SimChain, SimRejected, parse_sim_source
+from tasks.simnet.scenario import play_default_scenario
 
 NETUID = 1
 ALPHA = 10**9

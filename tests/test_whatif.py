@@ -1,6 +1,6 @@
 """What-if recomputation (tasks/consensus/whatif.py, scenarios.py, flows/whatif.py).
 
-The "chain" is the simulated subnet (tasks/chain/sim.py), which runs and stores its own epochs; the
+The "chain" is the simulated subnet (tasks/simnet/chain.py), which runs and stores its own epochs; the
 spec's numbers are the Yuma3 test vectors (yuma_vectors.md §2.7).
 """
 
@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 
 from flows.ingest import store_snapshots
-from tasks.chain.sim import SimChain
 from tasks.consensus.inputs import PARITY_COLUMNS
 from tasks.consensus.scenarios import CATALOGUE, scenario
 from tasks.consensus.whatif import Variant, VariantError, compare_variants, parse_variant, run_variants
+from tasks.simnet.chain import SimChain
 from warehouse import Warehouse
 
 NETUID = 1

@@ -2,7 +2,7 @@
 
 `open_chain(url)` gives a ChainClient for `ws://…`, `wss://…` (a Subtensor node), `replay:PATH`
 (recorded JSON-RPC traffic) or `sim`, `sim:SEED`, `sim:SEED@STATE_FILE` (the simulated subnet,
-tasks/chain/sim.py); `record=PATH` records a node session for later replay.
+tasks/simnet/chain.py); `record=PATH` records a node session for later replay.
 """
 
 from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, RecordingMissError, UnknownSpecError
@@ -15,7 +15,7 @@ def open_chain(source: str, *, record: str | None = None, **options) -> ChainCli
     if source == "sim" or source.startswith("sim:"):
         if record:
             raise ValueError(f"chain source {source!r}: record= applies to node sessions, not the simulation")
-        from tasks.chain.sim import SimChain
+        from tasks.simnet.chain import SimChain
 
         return SimChain.open(source, **options)
     from tasks.chain.substrate import SubstrateChain

@@ -115,7 +115,7 @@ def _extension_checks(codec, chain, pinned) -> list[Check]:
 def diagnose(chain, netuid: int | None = None) -> Report:
     """The report for the node's runtime at its best head (and subnet `netuid`, if given)."""
     if not hasattr(chain, "head_pin"):  # the simulated subnet: no runtime, it implements the interface itself
-        from tasks.chain.sim import SIM_SPEC_VERSION
+        from tasks.simnet.chain import SIM_SPEC_VERSION
 
         head = chain.head_block(finalized=False)
         report = Report(source=chain.source, block=head, spec_version=SIM_SPEC_VERSION, metadata="none (simulation)",

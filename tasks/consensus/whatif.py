@@ -8,7 +8,7 @@ variant can only run after epoch k; but every (variant, subnet) lane is independ
 runs ONE `run_epochs` batch holding the k-th epoch of every lane. A lane gets a synthetic netuid
 (`lane`) for the engine and is unpacked to (variant, netuid) afterwards.
 
-Carry rules (what the chain does between two epochs, tasks/chain/sim.py `_place_neuron`, spec §6):
+Carry rules (what the chain does between two epochs, tasks/simnet/chain.py `_place_neuron`, spec §6):
 a uid re-registered after the previous epoch (block_at_registration ≥ that epoch's block) has its
 permit cleared and its own bond row removed; bonds in a re-registered miner are masked by the
 engine itself (§2.8). Permits are carried per mechanism (exact for the usual single mechanism).

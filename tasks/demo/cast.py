@@ -1,6 +1,6 @@
 """The demo's cast on the simulated subnet: who joins it, and what the other validators do each tempo.
 
-The default scenario (tasks/chain/sim_scenario.py) already holds //Alice (our validator, uid 0) and
+The default scenario (tasks/simnet/scenario.py) already holds //Alice (our validator, uid 0) and
 four honest validators that weigh the scenario's miners by a noisy view of their quality every tempo.
 The demo adds, all on 127.0.0.1 and all labelled:
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tasks.chain.sim import RAO_PER_ALPHA, SimChain
-from tasks.chain.sim_scenario import validator_weights
+from tasks.simnet.chain import RAO_PER_ALPHA, SimChain
+from tasks.simnet.scenario import validator_weights
 
 COPIER_ALPHA_RAO = 60_000 * RAO_PER_ALPHA
 TINY_ALPHA_RAO = 100 * RAO_PER_ALPHA

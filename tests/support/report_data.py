@@ -17,8 +17,8 @@ from flows.ingest import store_snapshots
 from flows.whatif import store as store_whatif
 from flows.whatif import warehouse_inputs
 from schemas.evaluation import SCORES
-from tasks.chain.sim import SimChain
 from tasks.consensus.whatif import Variant, run_variants
+from tasks.simnet.chain import SimChain
 from warehouse import Warehouse
 
 CHAIN = "sim:7"

@@ -299,7 +299,7 @@ class SimChain:
     def open(cls, source: str = "sim", *, scenario_tempos: int | None = None) -> SimChain:
         """The chain for a `sim…` source: loaded from its state file if that exists, else created from
         the seed with the default scenario played (and saved to the state file on close())."""
-        from tasks.chain.sim_scenario import DEFAULT_TEMPOS, play_default_scenario
+        from tasks.simnet.scenario import DEFAULT_TEMPOS, play_default_scenario
 
         seed, state_file = parse_sim_source(source)
         if state_file and os.path.exists(state_file):
@@ -407,7 +407,7 @@ class SimChain:
                 self._reveal_due_commits(netuid, b)
             self._open = _OpenBlock(b)
             if self.scenario.get("autopilot"):  # the default scenario's background validators act first
-                from tasks.chain.sim_scenario import autopilot_block
+                from tasks.simnet.scenario import autopilot_block
 
                 autopilot_block(self, b)
         return self._open.number

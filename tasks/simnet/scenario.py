@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.chain.sim import DEFAULT_NETUID, RAO_PER_ALPHA, SimChain
+from tasks.simnet.chain import DEFAULT_NETUID, RAO_PER_ALPHA, SimChain
 
 DEFAULT_TEMPOS = 10
 VALIDATORS = 5
