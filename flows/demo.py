@@ -7,7 +7,8 @@
    champion, the challenger, two baselines and four hostile kinds (tasks/demo/cast.py);
 3. `tempos` tempos: the copier and the tiny validator set weights, our validator runs the epoch flow
    (query, score, smooth, weights, projection, push), the chain runs its epoch, and the tempo's blocks
-   are snapshotted into the warehouse by the backfill flow;
+   are snapshotted into the warehouse by the backfill flow; then one tempo with commit-reveal on: our
+   validator commits (timelocked), the chain reveals the row at the next epoch, the reveal is recorded;
 4. every epoch recomputed with the engine (the consensus flow) — parity with the simulated chain's own
    results must be exact, or the demo fails;
 5. what-if variants of the same range (classic vs Yuma3, liquid alpha, κ), the comparison flow (which
@@ -110,6 +111,36 @@ def _start_miners(sim: SimChain, netuid: int, versions: dict[str, int], tracking
     return servers, uids
 
 
+def _commit_reveal_epoch(source: str, netuid: int, tempo: int, warehouse: str, n_challenges: int, timeout_s: float,
+                         deadline_s: float, seed: int) -> dict:
+    """One tempo with commit-reveal on: our validator's epoch commits (timelocked) instead of setting, the
+    chain reveals the row when the next epoch begins, and the validator records the reveal; then the
+    subnet owner turns commit-reveal off again."""
+    from flows.epoch import settle_reveals
+    from tasks.chain.wallet import hotkey_from_uri
+
+    sim = SimChain.open(source)
+    sim.set_hyperparameter(netuid, "commit_reveal_enabled", True)
+    sim.advance(sim.last_epoch_block(netuid) + tempo - sim.head_block())
+    cast.advance_to_offset(sim, netuid, cast.OUR_VALIDATOR_OFFSET - 1)
+    sim.close()
+    result = epoch_flow(chain=source, netuid=netuid, warehouse=warehouse, hotkey_uri=OUR_HOTKEY_URI, push=True,
+                        n_challenges=n_challenges, timeout_s=timeout_s, deadline_s=deadline_s, seed=seed)
+    committed = result["submission"]
+    sim = SimChain.open(source)
+    sim.advance(sim.last_epoch_block(netuid) + tempo - sim.head_block())  # the reveal epoch begins here
+    snap = sim.snapshot(netuid, sim.head_block())
+    settled = settle_reveals(sim, Warehouse(Path(warehouse)), snap, hotkey_from_uri(OUR_HOTKEY_URI))
+    sim.set_hyperparameter(netuid, "commit_reveal_enabled", False)
+    sim.close()
+    revealed = settled.row(0, named=True) if settled.height else committed
+    print(f"commit-reveal tempo: our weights {committed.get('status')} ({committed.get('method')}) at block "
+          f"{committed.get('included_block')}, drand round {committed.get('reveal_round')} (simulated beacon); "
+          f"reveal {revealed.get('reveal_status')}: the chain holds our row from block "
+          f"{revealed.get('revealed_block')}")
+    return revealed
+
+
 def _parity_is_exact(parity: pl.DataFrame) -> bool:
     return parity.height > 0 and bool((parity["equal"] == parity["uids"]).all())
 
@@ -197,6 +228,9 @@ def demo_flow(tempos: int = 4, seed: int = 7, netuid: int = 1, warehouse: str = 
             print(f"tempo {k + 1}: chain epoch at block {epoch_block}; copier set weights: {copied}; tiny validator "
                   f"set weights: {tiny}; our epoch {result['epoch_id']}: {ok} of {result['scores'].height} miners "
                   f"scored above 0, weights {submission.get('status')} at block {submission.get('block')}")
+        commit_reveal = _commit_reveal_epoch(source, netuid, tempo, warehouse, n_challenges, timeout_s, deadline_s,
+                                             seed)
+        submissions.append(commit_reveal)
         # one more chain epoch, so the last pushed weights are in an epoch the warehouse holds
         sim = SimChain.open(source)
         sim.advance(sim.last_epoch_block(netuid) + tempo + 1 - sim.head_block())

@@ -69,7 +69,7 @@ def test_hostile_miners_score_zero_and_honest_ones_above(demo):
     wh, sim = demo["wh"], demo["sim"]
     role_of = {cast.miner_key(sim, i).ss58_address: role for i, role in enumerate(cast.MINERS)}
     scores = wh.read("scores").filter(pl.col("hotkey").is_in(list(role_of)))
-    assert scores["epoch_id"].n_unique() == 2
+    assert scores["epoch_id"].n_unique() == 3  # two tempos and the commit-reveal tempo
     for row in scores.iter_rows(named=True):
         role = role_of[row["hotkey"]]
         if role.kind == "hostile":
@@ -125,3 +125,19 @@ def test_whatif_variants_and_the_champion(demo):
     assert champion == (2 if moved else 1)  # version 1 was crowned first; the comparison moves it or not
     served = wh.read("model_deployments").sort("model_version")
     assert served["model_version"].to_list() == [1, 2]
+
+
+def test_the_commit_reveal_tempo_committed_and_the_reveal_landed(demo):
+    wh, sim = demo["wh"], demo["sim"]
+    committed = wh.read("weight_submissions").filter(pl.col("status") == "committed")
+    assert committed.height == 1
+    row = committed.row(0, named=True)
+    assert (row["method"], row["reveal_status"]) == ("commit_timelocked", "revealed")
+    assert row["chain_weights"] == chain_stored_row(row["weights"])
+    stored = sim.snapshot(NETUID, row["revealed_block"], parts=("weights",)).weights.filter(
+        pl.col("validator_uid") == 0).sort("miner_uid")
+    assert stored["weight"].to_list() == chain_stored_row(row["weights"])
+    before = sim.snapshot(NETUID, row["revealed_block"] - 1, parts=("weights",)).weights.filter(
+        pl.col("validator_uid") == 0).sort("miner_uid")
+    assert before["weight"].to_list() != stored["weight"].to_list() or before["miner_uid"].to_list() != row["uids"]
+    assert "commit-reveal tempo: our weights committed (commit_timelocked)" in demo["out"]
