@@ -5,7 +5,7 @@
 tasks/simnet/chain.py); `record=PATH` records a node session for later replay.
 """
 
-from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, RecordingMissError, UnknownSpecError
+from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, RecordingMissError, RuntimeMismatch
 from tasks.chain.interface import PARTS, ChainClient, Snapshot
 
 
@@ -24,4 +24,4 @@ def open_chain(source: str, *, record: str | None = None, **options) -> ChainCli
 
 
 __all__ = ["PARTS", "ChainClient", "ChainDecodeError", "ChainError", "ChainRpcError", "RecordingMissError",
-           "Snapshot", "UnknownSpecError", "open_chain"]
+           "RuntimeMismatch", "Snapshot", "open_chain"]

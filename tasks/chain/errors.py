@@ -17,16 +17,6 @@ class ChainDecodeError(ChainError):
         super().__init__(f"cannot decode {method} at block {block}: {what}")
 
 
-class UnknownSpecError(ChainError):  # kept for callers; no longer raised for V15 runtimes
-    """The block's runtime spec_version has no hand-written layout (chain_interface.md §5)."""
-
-    def __init__(self, spec_version: int, known: str, block: object = None):
-        self.spec_version = spec_version
-        at = f" (block {block})" if block is not None else ""
-        super().__init__(f"unknown runtime spec_version {spec_version}{at}: no type layout for it; "
-                         f"known spec versions: {known}")
-
-
 class RecordingMissError(ChainError):
     """A replayed session asked for a JSON-RPC request that the recording does not hold."""
 
