@@ -4,6 +4,7 @@ simulated subnet sim:7, whose own epochs the recomputation must equal exactly (t
 from __future__ import annotations
 
 import base64
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -62,6 +63,13 @@ def assert_self_contained(text: str, page: Page) -> int:
     return len(images)
 
 
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def section(text: str, key: str) -> str:
     return re.search(rf"<section id='{key}'>(.*?)</section>", text, re.S).group(1)
 
@@ -70,6 +78,7 @@ def test_report_of_the_sim_has_every_section_and_exact_parity(sim_warehouse, tmp
     out = render_report(sim_warehouse, NETUID, START, END, tmp_path / "r" / "report.html")
     assert out == tmp_path / "r" / "report.html"
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # atomic: no temp file left
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()  # shared like any file, not 0600
     text, page = parse(out)
     assert page.headings == list(SECTIONS.values())
     assert assert_self_contained(text, page) == 5  # distributions, stake, weights, what-if, scores

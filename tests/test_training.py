@@ -85,6 +85,11 @@ def test_run_records_params_metrics_fingerprint_and_code_version(trained, client
     assert [a.path for a in client.list_artifacts(result.run_id, "checkpoints")] == ["checkpoints/mlp-best.ckpt"]
 
 
+def test_registered_model_description_says_what_the_models_are(trained, client):
+    description = client.get_registered_model("fc-linear").description
+    assert "forecast" in description and "DESIGN" not in description and ".md" not in description
+
+
 def test_registered_version_gets_challenger_and_moves_with_a_new_version(trained, client, store):
     assert str(client.get_model_version_by_alias("fc-linear", "challenger").version) == trained["linear"].version == "1"
     again = train(TrainConfig(model="linear", tracking_uri=store, registered_name="fc-linear", seed=1, **SMALL))

@@ -63,11 +63,20 @@ def render_report(warehouse: Warehouse, netuid: int, start_block: int | None, en
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(page)
+        # mkstemp creates 0600; a report is meant to be shared: the mode any new file gets (umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out_path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: os has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _reader(warehouse: Warehouse, netuid: int, start_block: int | None, end_block: int | None):

@@ -179,13 +179,17 @@ def _log_model(client, run_id: str, forecaster, example_context: np.ndarray) -> 
         client.log_artifacts(run_id, f"{tmp}/model", "model")
 
 
+MODEL_DESCRIPTION = ("yumaflow forecasters: Lightning time-series models that answer a prediction subnet's "
+                     "forecasting challenges; one version per training run, aliases champion and challenger")
+
+
 def _register(client, name: str, run, alias: str, tags: dict[str, str]) -> str:
     from mlflow.exceptions import MlflowException
 
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="yumaflow forecasters (DESIGN.md §7)")
+        client.create_registered_model(name, description=MODEL_DESCRIPTION)
     version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
                                           tags=tags)
     client.set_registered_model_alias(name, alias, version.version)
