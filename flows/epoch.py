@@ -10,6 +10,7 @@ smoothed twice) and weights already included on chain for the epoch are not push
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -32,19 +33,10 @@ from tasks.weights.push import push_weights, submission_row
 from warehouse import Warehouse
 
 SERIES_COUNT, SERIES_LENGTH = 32, 2048
-# Test seam for the crash tests: a marker path; after scores are stored the flow creates it and waits,
-# so a test can SIGKILL the validator exactly between scoring and pushing.
-PAUSE_ENV = "YUMAFLOW_EPOCH_PAUSE_AFTER_SCORES"
-
-
-def _pause_after_scores() -> None:
-    import os
-    import time
-
-    marker = os.environ.get(PAUSE_ENV)
-    if marker:
-        Path(marker).touch()
-        time.sleep(600)
+#: Called once the epoch's scores are stored, before weights are computed and pushed. None here: nothing
+#: a user sets can reach it. The crash tests install one (tests/support/hooked_cli.py) to kill the
+#: validator exactly between scoring and pushing.
+after_scores_hook: Callable[[], None] | None = None
 
 
 def refuse_secret_uri(hotkey_uri: str | None) -> None:
@@ -267,7 +259,8 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
             responses = ask_miners(wh, epoch_id, snap.neurons, challenges, key.keypair, timeout_s=timeout_s,
                                    deadline_s=deadline_s)
             scores, _ = score_and_smooth(wh, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
-            _pause_after_scores()
+            if after_scores_hook is not None:
+                after_scores_hook()
         if push:
             settle_reveals(client, wh, snap, key)
         submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key,

@@ -16,12 +16,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.epoch import PAUSE_ENV
 from neurons.forecasters import Drift, LastValue, SeasonalNaive
 from neurons.hostile import create_hostile_app
 from neurons.miner import MinerServer, create_app, stop_servers
 from tasks.simnet.chain import SimChain
 from tasks.weights.convert import chain_stored_row
+from tests.support.crashkit import REPO, hooked
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -135,11 +135,11 @@ def test_killed_between_scoring_and_pushing_then_rerun_pushes_once(subnet, prefe
     wh_dir = tmp_path / "wh"
     marker = tmp_path / "scored"
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING",
-           PAUSE_ENV: str(marker)}
-    args = [BIN, "epoch", "--chain", f"sim:11@{state}", "--netuid", str(NETUID), "--hotkey-uri", "//Alice",
+           "PYTHONPATH": str(REPO)}
+    args = ["epoch", "--chain", f"sim:11@{state}", "--netuid", str(NETUID), "--hotkey-uri", "//Alice",
             "--warehouse", str(wh_dir), "--timeout", "3", "--deadline", "5", "--challenges", "8", "--push"]
-    proc = subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(hooked(args, after_scores=str(marker)), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -150,7 +150,6 @@ def test_killed_between_scoring_and_pushing_then_rerun_pushes_once(subnet, prefe
     scores_before = wh.read("scores").sort("miner_uid")
     assert wh.read("weight_submissions").height == 0
 
-    env.pop(PAUSE_ENV)
     run_epoch(state, wh_dir, env, "--push")
     run_epoch(state, wh_dir, env, "--push")  # a second rerun in the same tempo: nothing more is sent
     submissions = wh.read("weight_submissions")
@@ -164,10 +163,13 @@ def test_killed_between_scoring_and_pushing_then_rerun_pushes_once(subnet, prefe
 
 def test_no_answers_means_no_weights_pushed(prefect_api, tmp_path):
     # The default scenario's miners serve no axon: nothing to ask, an empty score vector, nothing sent.
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    # The variable that once paused the flow after scoring, left set, changes nothing (the crash tests
+    # install a hook instead: tests/support/hooked_cli.py).
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING",
+           "YUMAFLOW_EPOCH_PAUSE_AFTER_SCORES": str(tmp_path / "never")}
     state = tmp_path / "sim.json"
     out = run_epoch(state, tmp_path / "wh", env, "--push")
-    assert "weights: refused" in out.stdout
+    assert "weights: refused" in out.stdout and not (tmp_path / "never").exists()
     submission = Warehouse(tmp_path / "wh").read("weight_submissions").row(0, named=True)
     assert (submission["status"], submission["uids"], submission["dry_run"]) == ("refused", [], False)
     assert "empty" in submission["detail"]

@@ -20,10 +20,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.support.crashkit import BIN, block_coverage, duplicate_keys, table_rows
+from tests.support.crashkit import BIN, REPO, block_coverage, duplicate_keys, hooked, table_rows
 from warehouse import Warehouse
 from warehouse.catalog import CATALOG_NAME
-from warehouse.manifest import PAUSE_ENV
 
 pytestmark = pytest.mark.slow
 NETUID = 1
@@ -48,10 +47,12 @@ select
 """
 
 
-def backfill(state, warehouse, first: str, last: str, env: dict, **popen) -> subprocess.Popen:
-    return subprocess.Popen([BIN, "backfill", "--chain", f"sim:7@{state}", "--netuid", str(NETUID),
-                             "--start-block", first, "--end-block", last, "--chunk-size", "4",
-                             "--warehouse", str(warehouse)], env=env, stdout=subprocess.PIPE,
+def backfill(state, warehouse, first: str, last: str, env: dict, commit_point: str | None = None,
+             **popen) -> subprocess.Popen:
+    args = ["backfill", "--chain", f"sim:7@{state}", "--netuid", str(NETUID), "--start-block", first,
+            "--end-block", last, "--chunk-size", "4", "--warehouse", str(warehouse)]
+    command = hooked(args, commit_point=commit_point) if commit_point else [BIN, *args]
+    return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -148,7 +149,7 @@ def test_a_second_writer_waits_for_the_lock_then_completes(state, tmp_path, cli_
     the holder here is a writer paused inside its commit, then killed: the kernel frees the lock."""
     root = tmp_path / "wh"
     marker = tmp_path / "holding"
-    holder = backfill(state, root, "1", "4", {**cli_env, PAUSE_ENV: f"files_written={marker}"},
+    holder = backfill(state, root, "1", "4", cli_env, commit_point=f"files_written={marker}",
                       start_new_session=True)
     deadline = time.monotonic() + 120
     while not marker.exists() and holder.poll() is None and time.monotonic() < deadline:

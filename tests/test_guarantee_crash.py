@@ -20,7 +20,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.epoch import PAUSE_ENV as EPOCH_PAUSE_ENV
 from tests.support.crashkit import (
     BIN,
     KillPoint,
@@ -168,8 +167,7 @@ def test_epochs_killed_at_20_seeded_points_push_once_and_smooth_once(miners, tmp
                 kill = KillPoint("commit", "manifest_swapped", nth=1)
             elif kill.kind == "commit" and kills_here:
                 kill = KillPoint("commit", kill.point, nth=1 + (kill.nth - 1) % left)
-            run = run_and_kill(epoch_args(state, wh_dir), cli_env, wh_dir, kill, tmp_path,
-                               seam_env={"after_scores": EPOCH_PAUSE_ENV})
+            run = run_and_kill(epoch_args(state, wh_dir), cli_env, wh_dir, kill, tmp_path)
             runs.append(run)
             kills_here += run.killed
             assert run.killed or run.returncode == 0, run.stderr[-2000:]

@@ -15,7 +15,6 @@ import pytest
 
 from warehouse import Warehouse, WarehouseLockedError
 from warehouse.catalog import CATALOG_NAME
-from warehouse.manifest import PAUSE_ENV
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
@@ -25,9 +24,12 @@ CHILD_PRELUDE = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import polars
                  "from test_warehouse import neurons; from warehouse import Warehouse; ")
 
 
-def start_child(code: str, env_extra: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-c", CHILD_PRELUDE + code], env=env,
+def start_child(code: str, commit_point: str | None = None) -> subprocess.Popen:
+    """A Python child running `code`; with the crash tests' hook installed at `commit_point` if given."""
+    hook = (f"import sys; sys.path.insert(0, {str(TESTS.parent)!r}); "
+            f"from tests.support.hooked_cli import install; install(commit_point={commit_point!r})\n"
+            if commit_point else "")
+    return subprocess.Popen([sys.executable, "-c", hook + CHILD_PRELUDE + code], env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -71,7 +73,7 @@ def test_sigkill_mid_write_leaves_previous_or_new_state_and_rerun_completes(tmp_
                                       neurons(1, 9000, 256)]))
     marker = tmp_path / "paused"
     child = start_child(f"Warehouse({str(wh.root)!r}).write('neurons', {CRASHING_WRITE})",
-                        {PAUSE_ENV: f"{point}={marker}"})
+                        commit_point=f"{point}={marker}")
     wait_for(marker, child)
     child.send_signal(signal.SIGKILL)
     assert finish(child)[0] == -signal.SIGKILL
@@ -92,11 +94,24 @@ def test_sigkill_mid_write_leaves_previous_or_new_state_and_rerun_completes(tmp_
     assert on_disk == set(wh.manifest().files["path"])
 
 
+def test_an_environment_variable_left_set_pauses_no_writer(tmp_path):
+    """The crash tests' pause is a hook they install; the variable that once was the seam does nothing."""
+    wh = Warehouse(tmp_path / "wh")
+    marker = tmp_path / "paused"
+    child = subprocess.Popen([sys.executable, "-c", CHILD_PRELUDE + f"Warehouse({str(wh.root)!r}).write("
+                              "'neurons', neurons(1, 100))"],
+                             env={**os.environ, "YUMAFLOW_WAREHOUSE_PAUSE": f"files_written={marker}"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, err = finish(child, timeout_s=50)  # a paused writer would sleep 60 s
+    assert code == 0, err
+    assert not marker.exists() and wh.read("neurons").equals(neurons(1, 100))
+
+
 def test_second_writer_times_out_naming_the_lock_holder(tmp_path):
     wh = Warehouse(tmp_path / "wh", lock_timeout_s=0.3)
     marker = tmp_path / "holding"
     holder = start_child(f"Warehouse({str(wh.root)!r}).write('neurons', neurons(1, 100))",
-                         {PAUSE_ENV: f"files_written={marker}"})
+                         commit_point=f"files_written={marker}")
     wait_for(marker, holder)
     try:
         with pytest.raises(WarehouseLockedError, match=rf"\.write\.lock is held by PID {holder.pid} "):

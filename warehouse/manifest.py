@@ -10,7 +10,7 @@ however many files the write touched. Retired files stay on disk until nothing c
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,31 +88,20 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
     tmp = root / f".{MANIFEST_NAME}.tmp"
     pq.write_table(arrow, tmp)
     fsync_path(tmp)
-    pause_at("manifest_temp_written")
+    commit_point("manifest_temp_written")
     os.replace(tmp, final)
     fsync_path(root)
 
 
-# Test seam for the crash tests: "point=marker_path" makes a writer create marker_path and sleep at
-# that point of a write (temp_written, files_written, manifest_temp_written, manifest_swapped), so a
-# test can SIGKILL it there. "point#N=marker_path" stops at the N-th arrival at that point in the
-# process instead of the first, so a seeded schedule can kill any write of a flow, not only its first.
-PAUSE_ENV = "YUMAFLOW_WAREHOUSE_PAUSE"
-_arrivals: dict[str, int] = {}
+#: Called with the name of each commit point a write passes (temp_written, files_written,
+#: manifest_temp_written, manifest_swapped). None here: nothing a user sets can reach it. The crash tests
+#: install one in the process they start (tests/support/hooked_cli.py) to stop a writer exactly there.
+commit_point_hook: Callable[[str], None] | None = None
 
 
-def pause_at(point: str) -> None:
-    spec = os.environ.get(PAUSE_ENV)
-    if not spec:
-        return
-    where, marker = spec.split("=", 1)
-    name, _, nth = where.partition("#")
-    if name != point:
-        return
-    _arrivals[point] = _arrivals.get(point, 0) + 1
-    if _arrivals[point] == int(nth or 1):
-        Path(marker).write_text(str(os.getpid()))
-        time.sleep(60)
+def commit_point(point: str) -> None:
+    if commit_point_hook is not None:
+        commit_point_hook(point)
 
 
 def fsync_path(path: Path) -> None:

@@ -37,12 +37,11 @@ from warehouse.lock import WarehouseLockedError, WriterLock
 from warehouse.manifest import (
     FILES_SCHEMA,
     MANIFEST_NAME,
-    PAUSE_ENV,
     Manifest,
     WarehouseError,
+    commit_point,
     fsync_path,
     load_manifest,
-    pause_at,
     save_manifest,
 )
 
@@ -262,7 +261,7 @@ class Warehouse:
                 self._staged_paths = None
             if not added and not retired:
                 return {name: WriteSummary(name, manifest.version, 0, 0, 0) for name in frames}
-            pause_at("files_written")
+            commit_point("files_written")
             self._commit(manifest, version, added, retired)
             return summaries
 
@@ -446,7 +445,7 @@ class Warehouse:
         ])
         new = Manifest(version, files)
         save_manifest(self.root, new)
-        pause_at("manifest_swapped")
+        commit_point("manifest_swapped")
         self._publish_catalog(new)
         self._collect_garbage(new)
 
@@ -460,7 +459,7 @@ class Warehouse:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         fsync_path(tmp)
-        pause_at("temp_written")
+        commit_point("temp_written")
         os.replace(tmp, directory / name)
         fsync_path(directory)
         if getattr(self, "_staged_paths", None) is not None:
@@ -616,5 +615,5 @@ def _remove_orphans(root: Path, directory: Path, known: set[str], *, recursive: 
     return removed
 
 
-__all__ = ["DEFAULT_ROOT", "MANIFEST_NAME", "PAUSE_ENV", "Warehouse", "WarehouseError", "WarehouseLockedError",
+__all__ = ["DEFAULT_ROOT", "MANIFEST_NAME", "Warehouse", "WarehouseError", "WarehouseLockedError",
            "WriteSummary"]

@@ -2,8 +2,8 @@
 schedule, and whole warehouses compared row for row.
 
 A kill point is either a *position* in the work — the N-th arrival of the process at one of the
-warehouse's commit points (`YUMAFLOW_WAREHOUSE_PAUSE=point#N=marker`, warehouse/manifest.py) or the
-epoch flow's pause between scoring and pushing — or a *wall-clock instant*: a delay drawn from the
+warehouse's commit points or the epoch flow's point between scoring and pushing, where a hook the test
+installs (tests/support/hooked_cli.py) stops the process — or a *wall-clock instant*: a delay drawn from the
 schedule, counted from the process's first commit, so the kill lands somewhere in its work.
 """
 
@@ -22,9 +22,17 @@ import polars as pl
 
 from schemas.table import all_tables
 from warehouse import Warehouse
-from warehouse.manifest import PAUSE_ENV, load_manifest
+from warehouse.manifest import load_manifest
 
+REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent / "yumaflow")
+
+
+def hooked(args: list[str], *, commit_point: str | None = None, after_scores: str | None = None) -> list[str]:
+    """The command line of `yumaflow ARGS` with the crash tests' hooks (tests/support/hooked_cli.py)."""
+    hooks = (["--commit-point", commit_point] if commit_point else []) + (
+        ["--after-scores", after_scores] if after_scores else [])
+    return [sys.executable, "-m", "tests.support.hooked_cli", *hooks, "--", *args]
 COMMIT_POINTS = ("temp_written", "files_written", "manifest_temp_written", "manifest_swapped")
 
 
@@ -74,17 +82,19 @@ class KilledRun:
 
 
 def run_and_kill(args: list[str], env: dict, root: Path, kill: KillPoint, marker_dir: Path,
-                 seam_env: dict[str, str] | None = None, timeout_s: float = 300) -> KilledRun:
-    """Start `yumaflow *args` in its own process group; SIGKILL the whole group at `kill`."""
+                 timeout_s: float = 300) -> KilledRun:
+    """Start `yumaflow *args` in its own process group; SIGKILL the whole group at `kill` (a seam is
+    named after its hook: "after_scores")."""
     marker = marker_dir / f"marker-{time.monotonic_ns()}"
-    env = dict(env)
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
+    command = [BIN, *args]
     if kill.kind == "commit":
-        env[PAUSE_ENV] = f"{kill.point}#{kill.nth}={marker}"
+        command = hooked(args, commit_point=f"{kill.point}#{kill.nth}={marker}")
     elif kill.kind == "seam":
-        env[(seam_env or {})[kill.point]] = str(marker)
+        command = hooked(args, **{kill.point: str(marker)})
     version_at_start = load_manifest(root).version if root.exists() else 0
     started = time.monotonic()
-    proc = subprocess.Popen([BIN, *args], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = started + timeout_s
     fire_at = None
