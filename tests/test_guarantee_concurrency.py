@@ -78,7 +78,7 @@ def test_two_backfills_and_readers_at_once_equal_the_sequential_run(state, tmp_p
 
     root = tmp_path / "concurrent"
     wh = Warehouse(root)
-    stop, reads, problems = threading.Event(), {"read": 0, "connect": 0, "catalog": 0, "catalog_busy": 0,
+    stop, reads, problems = threading.Event(), {"read": 0, "connect": 0, "catalog": 0, "catalog_failed": 0,
                                            "versions": set()}, []
 
     def reader() -> None:
@@ -100,10 +100,9 @@ def test_two_backfills_and_readers_at_once_equal_the_sequential_run(state, tmp_p
                     # An analyst's session: while it is open, writers commit and publish later.
                     try:
                         con = duckdb.connect(str(root / CATALOG_NAME), read_only=True)
-                    except duckdb.IOException as busy:
-                        # DuckDB's file lock: a writer holds catalog.duckdb for the moment it publishes.
-                        assert "lock" in str(busy).lower(), busy
-                        reads["catalog_busy"] += 1
+                    except duckdb.Error as busy:  # the catalog is swapped in whole: an open never fails
+                        reads["catalog_failed"] += 1
+                        problems.append(("catalog open", repr(busy)))
                         continue
                     with con:
                         *torn, snapshots = con.execute(TORN).fetchall()[0]
@@ -123,10 +122,11 @@ def test_two_backfills_and_readers_at_once_equal_the_sequential_run(state, tmp_p
         stop.set()
         thread.join()
     print(f"\nreads during the writes: {reads['read']} read(), {reads['connect']} connect(), "
-          f"{reads['catalog']} catalog.duckdb ({reads['catalog_busy']} opens refused by DuckDB's lock while "
-          f"a writer published); manifest versions seen: {len(reads['versions'])}")
-    assert problems == []
-    assert reads["connect"] > 10 and len(reads["versions"]) > 5  # the reads really overlapped the writes
+          f"{reads['catalog']} catalog.duckdb opened and queried ({reads['catalog_failed']} failed opens); manifest "
+          f"versions seen: {len(reads['versions'])}")
+    assert problems == [] and reads["catalog_failed"] == 0
+    # the reads really overlapped the writes
+    assert reads["catalog"] > 3 and reads["connect"] > 10 and len(reads["versions"]) > 5
     assert not any("Traceback" in e for e in errs)
 
     Warehouse(root)  # republishes the catalog if an analyst's session held it at the last write

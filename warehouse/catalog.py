@@ -4,18 +4,25 @@ An analyst opens the file from anywhere (`duckdb data/warehouse/catalog.duckdb`,
 `select * from neurons`): the views name files by absolute path and cast every column to the
 contract's type, and a table with no data yet is an empty view of the same types.
 
-The catalog is *published* from the manifest after each write. DuckDB lets one process hold a
-database file read-write, or many read-only (stack.md §10), so while an analyst has the catalog open
-a writer cannot replace its views; the write still commits (the manifest is the source of truth) and
-the catalog is republished by the next write that finds it free. Files a published catalog still
-names are kept on disk until a newer catalog is published.
+The catalog is *published* from the manifest after each write, as a whole new database file built
+under a temporary name and renamed over `catalog.duckdb` (one atomic rename). The writer never opens
+the live file, so an analyst's `duckdb` session beside a scheduled backfill never meets a lock: an open
+session keeps reading the catalog it opened (its inode), a new open gets the new one, and no one ever
+sees a catalog half built.
+
+The catalog a session may still hold is kept as a *generation*: before the rename, the live file is
+hard-linked to `.catalog-v<version>.duckdb` with its file list beside it (`.catalog-v<version>.json`).
+Garbage collection keeps every Parquet file that a generation still open in another process names
+(DuckDB's file lock on that inode says so), and drops a generation once no one holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -24,14 +31,11 @@ import pyarrow as pa
 from schemas.table import Table
 
 CATALOG_NAME = "catalog.duckdb"
-PUBLISHED_NAME = "_catalog.json"  # which manifest version, root and schemas the catalog shows
+PUBLISHED_NAME = "_catalog.json"  # which manifest version, root, schemas and files the catalog shows
+GENERATION_PREFIX = ".catalog-v"  # older catalogs a session may still hold (hard links), with their files
 
 # Nothing may download at run time: never let DuckDB fetch an extension (parquet and json are built in).
 DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-
-
-class CatalogBusy(Exception):
-    """Another process has catalog.duckdb open (DuckDB's file lock)."""
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -81,43 +85,79 @@ def create_views(con: duckdb.DuckDBPyConnection, tables: dict[str, Table],
 
 def publish(root: Path, tables: dict[str, Table], files_by_table: dict[str, list[str]],
             manifest_version: int, schema_fingerprint: str) -> None:
-    """Bring catalog.duckdb's views to `files_by_table` in one transaction; CatalogBusy if it is open.
+    """Build a new catalog of `files_by_table` and rename it over catalog.duckdb (module docstring).
 
-    Only views whose file list changed since the last publish are replaced (a write touches one
-    table); the record of what was published is written after the commit, so a crash in between
-    only makes the next publish replace more views.
+    The record of what was published is written after the rename, so a crash in between leaves a
+    catalog newer than its record, which the next publish simply replaces.
     """
-    before = published(root)
-    fingerprints = {name: _fingerprint(files_by_table.get(name, [])) for name in tables}
-    current = (before.get("root") == str(root) and before.get("schemas") == schema_fingerprint
-               and (root / CATALOG_NAME).exists())
-    stale = {name: t for name, t in tables.items()
-             if not current or before.get("views", {}).get(name) != fingerprints[name]}
+    live = root / CATALOG_NAME
+    tmp = root / f".{CATALOG_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp), config=DUCKDB_CONFIG)
     try:
-        con = duckdb.connect(str(root / CATALOG_NAME), config=DUCKDB_CONFIG)
-    except duckdb.IOException as err:
-        if "Could not set lock" in str(err):
-            raise CatalogBusy(str(err)) from None
-        raise
-    try:
-        con.execute("begin transaction")
-        if not current:  # a table may have left schemas/: drop its view
-            existing = {r[0] for r in con.sql("select view_name from duckdb_views() where not internal "
-                                              "and database_name = current_database()").fetchall()}
-            for gone in sorted(existing - set(tables)):
-                con.execute(f"drop view {_quote_ident(gone)}")
-        create_views(con, stale, files_by_table)
+        create_views(con, tables, files_by_table)
         con.execute("create or replace table _warehouse_info as select "
                     f"{manifest_version}::UBIGINT as manifest_version, {_quote_str(str(root))} as root, "
                     "current_timestamp as published_at")
-        con.execute("commit")
-    finally:
+    except BaseException:
         con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    before = published(root)
+    if live.exists() and before.get("root") == str(root):
+        _keep_generation(root, live, before)
+    os.replace(tmp, live)
+    files = sorted(str(Path(p).relative_to(root)) for paths in files_by_table.values() for p in paths)
     record = {"manifest_version": manifest_version, "root": str(root), "schemas": schema_fingerprint,
-              "views": fingerprints}
-    tmp = root / f".{PUBLISHED_NAME}.tmp"
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, root / PUBLISHED_NAME)
+              "views": {name: _fingerprint(files_by_table.get(name, [])) for name in tables}, "files": files}
+    _write_json(root / PUBLISHED_NAME, record)
+
+
+def _keep_generation(root: Path, live: Path, record: dict) -> None:
+    """Hard-link the catalog about to be replaced, with the files it names, so a session holding it is seen."""
+    version = record.get("manifest_version", 0)
+    gen = root / f"{GENERATION_PREFIX}{version}.duckdb"
+    if gen.exists():
+        return
+    _write_json(gen.with_suffix(".json"), {"files": record.get("files", [])})
+    try:
+        os.link(live, gen)
+    except OSError:  # no hard links on this filesystem: the old catalog cannot be watched
+        gen.with_suffix(".json").unlink(missing_ok=True)
+
+
+def files_still_in_use(root: Path) -> set[str]:
+    """Warehouse files named by an older catalog that some process still holds open; generations no
+    one holds any more are removed."""
+    kept: set[str] = set()
+    for gen in sorted(root.glob(f"{GENERATION_PREFIX}*.duckdb")):
+        if _held_elsewhere(gen):
+            with contextlib.suppress(OSError, ValueError, KeyError):  # no list: nothing more to keep
+                kept.update(json.loads(gen.with_suffix(".json").read_text())["files"])
+        else:
+            gen.unlink(missing_ok=True)
+            gen.with_suffix(".json").unlink(missing_ok=True)
+    return kept
+
+
+def _held_elsewhere(path: Path) -> bool:
+    """Whether another process has this DuckDB file open: an exclusive open is refused by its lock."""
+    try:
+        con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
+    except duckdb.IOException as err:
+        return "lock" in str(err).lower()
+    except duckdb.Error:
+        return False
+    con.close()
+    return False
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
 
 
 def _fingerprint(files: list[str]) -> str:

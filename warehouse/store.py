@@ -306,7 +306,7 @@ class Warehouse:
             return removed + self._collect_garbage(manifest)
 
     def publish_catalog(self) -> None:
-        """Rewrite catalog.duckdb's views now (raises catalog.CatalogBusy if someone has it open)."""
+        """Publish catalog.duckdb now (a new file swapped in atomically; open sessions keep theirs)."""
         with self._writer_lock():
             manifest = load_manifest(self.root)
             catalog.publish(self.root, self.tables, self._files_by_table(manifest), manifest.version,
@@ -507,9 +507,6 @@ class Warehouse:
         try:
             catalog.publish(self.root, self.tables, self._files_by_table(manifest), manifest.version,
                             self._schema_fingerprint)
-        except catalog.CatalogBusy as busy:
-            log.warning("catalog.duckdb is open in another process; its views stay at an earlier "
-                        "manifest version until a later write finds it free (%s)", busy)
         except duckdb.Error as err:
             # The write has committed (the manifest is the truth); the catalog is derived from it.
             log.error("could not publish %s (%s); the data is written. Delete the file and the next "
@@ -521,8 +518,9 @@ class Warehouse:
         published_version = published.get("manifest_version", 0) if published.get("root") == str(
             self.root) else 0
         cutoff_ms = int((time.time() - self.retire_grace_s) * 1000)
+        in_use = catalog.files_still_in_use(self.root)  # named by an older catalog a session still holds
         doomed = manifest.files.filter(pl.col("retired_version").le(published_version)
-                                       & pl.col("retired_at_ms").le(cutoff_ms))
+                                       & pl.col("retired_at_ms").le(cutoff_ms) & ~pl.col("path").is_in(list(in_use)))
         if doomed.height == 0:
             return 0
         for path in doomed["path"]:
