@@ -746,6 +746,10 @@ QUIET_OFFLINE_DEFAULTS = {
 }
 
 
+#: Commands that run Prefect flows (and so may start Prefect's temporary server); `consensus` with --netuid.
+FLOW_COMMANDS = frozenset({"snapshot", "backfill", "epoch", "train", "compare", "whatif", "report", "demo"})
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -758,6 +762,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from schemas import SchemaError
 
+    runs_flows = args.command in FLOW_COMMANDS or (args.command == "consensus" and getattr(args, "netuid", None))
+    if runs_flows:  # Prefect's temporary server, if one starts, dies with this process
+        from flows.tether import tether_prefect_server
+
+        tether_prefect_server()
     try:
         return args.func(args)
     except (SchemaError, FileNotFoundError, ValueError, LookupError) as exc:
