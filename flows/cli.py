@@ -8,9 +8,11 @@ library directly and never wait for Prefect's start-up.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import time
+import traceback
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -79,6 +81,7 @@ def _consensus_from_warehouse(args: argparse.Namespace) -> int:
 
     if args.start_block is None or args.end_block is None:
         raise ValueError("--netuid needs --start-block and --end-block")
+    _check_range(args.start_block, args.end_block)
     settings = load_settings(args.config, warehouse=args.warehouse, task_runner=args.task_runner,
                              dask_workers=args.dask_workers)
     from flows.consensus import consensus_flow
@@ -120,14 +123,62 @@ def _positive(text: str) -> int:
     return value
 
 
+def _check_range(start: int | None, end: int | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"--start-block {start} is after --end-block {end}")
+
+
+def _check_blocks_exist(source: str, *blocks: int | None) -> None:
+    """Refuse, before any work starts, blocks past the chain's finalized head (a recording that does not
+    hold the head is not asked: its replay names any block it lacks)."""
+    from tasks.chain import RecordingMissError, open_chain
+
+    wanted = [b for b in blocks if b is not None]
+    if not wanted:
+        return
+    with open_chain(source) as chain:
+        try:
+            head = chain.head_block(finalized=True)
+        except RecordingMissError:
+            return
+    past = max(wanted)
+    if past > head:
+        raise ValueError(f"block {past} is past the finalized head of {source} (block {head}); "
+                         f"choose blocks up to {head}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds; got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
+    return value
+
+
 def _chain_settings(args: argparse.Namespace):
     from flows.settings import load_settings
+    from tasks.chain import check_source
 
-    return load_settings(args.config, warehouse=args.warehouse, chain=args.chain)
+    settings = load_settings(args.config, warehouse=args.warehouse, chain=args.chain)
+    check_source(settings.chain)
+    return settings
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     settings = _chain_settings(args)
+    _check_blocks_exist(settings.chain, args.block)
     from flows.ingest import snapshot_flow
 
     result = snapshot_flow(chain=settings.chain, netuids=args.netuid, warehouse=str(settings.warehouse),
@@ -144,6 +195,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, warehouse=args.warehouse, chain=args.chain, task_runner=args.task_runner,
                              dask_workers=args.dask_workers)
+    from tasks.chain import check_source
+
+    check_source(settings.chain)
+    _check_range(args.start_block, args.end_block)
+    _check_blocks_exist(settings.chain, args.end_block)
     from flows.ingest import backfill_flow
 
     result = _run_chunked(backfill_flow, settings, chain=settings.chain, netuids=args.netuid,
@@ -253,6 +309,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     if (args.scenario is None) == (args.netuid is None):
         raise ValueError("give either --scenario NAME (synthetic) or --netuid N --start-block A --end-block B "
                          "(the warehouse)")
+    _check_range(args.start_block, args.end_block)
     from flows.whatif import whatif_flow
 
     result = _run_chunked(whatif_flow, settings, warehouse=str(settings.warehouse), variants=args.variant or [],
@@ -271,6 +328,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from flows.settings import load_settings
 
     settings = load_settings(args.config, warehouse=args.warehouse, reports_dir=args.reports_dir)
+    _check_range(args.start_block, args.end_block)
     from flows.report import report_flow
 
     path = report_flow(warehouse=str(settings.warehouse), netuid=args.netuid, start_block=args.start_block,
@@ -321,6 +379,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from tasks.chain.doctor import diagnose, render
 
     settings = load_settings(args.config, chain=args.chain)
+    from tasks.chain import check_source
+
+    check_source(settings.chain)
     netuid = None
     if args.netuid is not None:
         (netuid,) = args.netuid if len(args.netuid) == 1 else (None,) * 2  # one subnet at a time
@@ -359,7 +420,18 @@ def _add_hotkey_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wallet-path", type=Path, metavar="DIR", help="wallets directory (default ~/.bittensor/wallets)")
 
 
-class _CommandParser(argparse.ArgumentParser):
+class _OneLineErrors:
+    """A bad option is one line on stderr naming it (`--help` shows the usage), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _RootParser(_OneLineErrors, argparse.ArgumentParser):
+    pass
+
+
+class _CommandParser(_OneLineErrors, argparse.ArgumentParser):
     """A subcommand's parser: descriptions and examples keep their line breaks."""
 
     def __init__(self, *args, **kwargs):
@@ -368,7 +440,7 @@ class _CommandParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _RootParser(
         prog="yumaflow",
         description=_fmt("""
             yumaflow runs the work around a Bittensor subnet as recorded, resumable pipelines:
@@ -382,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
             Run `yumaflow COMMAND --help` for a command's options and examples.
         """),
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on failure, print the traceback too (default: one line naming what went wrong) "
+                             "[env YUMAFLOW_DEBUG=1]")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     p = sub.add_parser(
@@ -522,8 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hotkey_options(p)
     p.add_argument("--push", action="store_true", help="send the weights (default: dry run)")
     p.add_argument("--challenges", type=_positive, default=16, metavar="N", help="challenges per epoch (default 16)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per-miner timeout in seconds (default 5)")
-    p.add_argument("--deadline", type=float, metavar="S", help="deadline for the whole query batch (default timeout+2)")
+    p.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
+                   help="per-miner timeout in seconds (default 5)")
+    p.add_argument("--deadline", type=_seconds, metavar="S",
+                   help="deadline for the whole query batch (default timeout+2)")
     p.add_argument("--series", type=Path, metavar="FILE", help="Parquet file of series (default: the seeded generator)")
     p.add_argument("--seed", type=int, default=0, help="seed of the series generator and challenges (default 0)")
     p.add_argument("--version-key", type=int, default=0, metavar="K", help="weights version key (default 0)")
@@ -559,9 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     p.add_argument("--port", type=_positive, default=8091, help="port (default 8091)")
     p.add_argument("--publish-ip", metavar="IP", help="announce IP:PORT on chain with serve_axon")
-    p.add_argument("--permit-refresh", type=float, default=60.0, metavar="S",
+    p.add_argument("--permit-refresh", type=_seconds, default=60.0, metavar="S",
                    help="seconds between re-reads of the validator permits (default 60)")
-    p.add_argument("--reload-interval", type=float, default=30.0, metavar="S",
+    p.add_argument("--reload-interval", type=_seconds, default=30.0, metavar="S",
                    help="seconds between checks for a new model version behind an alias (default 30)")
     p.set_defaults(func=cmd_miner_serve)
 
@@ -611,7 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", default="forecaster", help="registered model name (default forecaster)")
     p.add_argument("--refs", nargs="*", metavar="REF", help="aliases or version numbers (default champion challenger)")
-    p.add_argument("--margin", type=float, default=0.01, help="score margin the challenger must win by (default 0.01)")
+    p.add_argument("--margin", type=_non_negative, default=0.01,
+                   help="score margin the challenger must win by (default 0.01)")
     p.add_argument("--netuid", type=int, help="use the validator's recorded challenges of this subnet")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out set when none is recorded")
     p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
@@ -684,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, default=Path("data/demo/sim.json"), metavar="FILE",
                    help="the simulated chain's state file (default data/demo/sim.json)")
     p.add_argument("--fresh", action="store_true", help="start the simulated chain over (remove --state first)")
-    p.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds, default=2.0, metavar="SECONDS",
                    help="per-miner query timeout (default 2; the epoch's deadline is one second more)")
     p.add_argument("--warehouse", type=Path, metavar="DIR", help="warehouse directory [env YUMAFLOW_WAREHOUSE]")
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI [env YUMAFLOW_MLFLOW_TRACKING_URI]")
@@ -751,8 +829,6 @@ FLOW_COMMANDS = frozenset({"snapshot", "backfill", "epoch", "train", "compare", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     for name, value in QUIET_OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     parser = build_parser()
@@ -767,18 +843,63 @@ def main(argv: list[str] | None = None) -> int:
         from flows.tether import tether_prefect_server
 
         tether_prefect_server()
+    debug = args.debug or os.environ.get("YUMAFLOW_DEBUG", "").lower() in ("1", "true", "yes")
+    if not debug:
+        _quiet_tracebacks()
     try:
         return args.func(args)
     except (SchemaError, FileNotFoundError, ValueError, LookupError) as exc:
         # Bad input: one clear line naming what was wrong, no traceback.
-        print(f"yumaflow {args.command}: error: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"yumaflow {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"yumaflow {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
-        # The world failed (a node, the network, a locked warehouse): name it, after the retries.
-        if not _is_expected_failure(exc):
-            raise
-        print(f"yumaflow {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        if _is_expected_failure(exc):
+            # The world failed (a node, the network, a locked warehouse): name it, after the retries.
+            print(f"yumaflow {args.command}: failed: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        else:
+            print(f"yumaflow {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                  f"(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _quiet_tracebacks() -> None:
+    """Log records keep their message but not their traceback (Prefect logs a failed task or flow run with
+    one); --debug or a DEBUG log level keeps them."""
+    import logging
+
+    if os.environ.get("PREFECT_LOGGING_LEVEL", "").upper() == "DEBUG":
+        return
+
+    class NoTraceback(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            return True
+
+    quiet = NoTraceback()
+    logging.getLogger().addFilter(quiet)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
+    try:  # Prefect's own handlers are configured when it is imported
+        import prefect.logging.configuration  # noqa: F401
+
+        for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+            logger = logging.getLogger(name)
+            logger.addFilter(quiet)
+            for handler in logger.handlers:
+                handler.addFilter(quiet)
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        pass
 
 
 if __name__ == "__main__":

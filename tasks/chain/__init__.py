@@ -9,6 +9,24 @@ from tasks.chain.errors import ChainDecodeError, ChainError, ChainRpcError, Reco
 from tasks.chain.interface import PARTS, ChainClient, Snapshot
 
 
+def check_source(source: str) -> str:
+    """`source` if it names a chain yumaflow can open; else ValueError (FileNotFoundError for a missing
+    recording) naming it and the accepted forms. Cheap: nothing is opened."""
+    from pathlib import Path
+
+    if source == "sim" or source.startswith("sim:"):
+        from tasks.simnet.chain import parse_sim_source
+
+        parse_sim_source(source)
+    elif source.startswith("replay:"):
+        if not Path(source[len("replay:"):]).exists():
+            raise FileNotFoundError(f"chain source {source!r}: no recording at {source[len('replay:'):]}")
+    elif not source.startswith(("ws://", "wss://")) or len(source.split("://", 1)[1]) == 0:
+        raise ValueError(f"chain source {source!r}: expected sim[:SEED][@STATE_FILE], ws://…, wss://… or "
+                         f"replay:PATH")
+    return source
+
+
 def open_chain(source: str, *, record: str | None = None, **options) -> ChainClient:
     """A chain client for `source`; connects on first use. `sim…` sources give a SimChain (which is
     also a ChainWriter); `record` does not apply to them."""
@@ -24,4 +42,4 @@ def open_chain(source: str, *, record: str | None = None, **options) -> ChainCli
 
 
 __all__ = ["PARTS", "ChainClient", "ChainDecodeError", "ChainError", "ChainRpcError", "RecordingMissError",
-           "RuntimeMismatch", "Snapshot", "open_chain"]
+           "RuntimeMismatch", "Snapshot", "check_source", "open_chain"]
