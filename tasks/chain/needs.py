@@ -65,8 +65,9 @@ WEIGHTS = storage("Weights", ("tuple", INT, INT))
 BONDS = storage("Bonds", ("tuple", INT, INT))
 EVENTS = storage("Events", ANY, pallet="System")
 
-#: Global and per-subnet storage a snapshot reads besides the metagraph; column -> (item, keyed by netuid).
-#: Absent in a runtime: the column is null (never guessed).
+#: Global and per-subnet storage a snapshot reads besides the metagraph; column -> (item, keyed by netuid in
+#: the runtimes we know). The keys actually sent follow the runtime's declaration (none, the netuid, or
+#: netuid and mechanism 0). Absent in a runtime: the column is null (never guessed).
 SUBNET_STORAGE: dict[str, tuple[Needs, bool]] = {
     "tao_weight": (storage("TaoWeight"), False),
     "stake_threshold": (storage("StakeThreshold"), False),

@@ -473,7 +473,7 @@ class SubstrateChain:
     def _tao_weight_params(self, pinned: Pinned, netuid: int) -> list:
         # TaoWeight is one global value, but was a per-netuid map in spec 218 (local_chain.md §6).
         entry = pinned.codec.storage(needs.MODULE, "TaoWeight")
-        return [netuid] if entry is not None and len(entry.param_types) == 1 else []
+        return [netuid][:len(entry.param_types)] if entry is not None else []
 
     def _stakes_from_storage(self, pinned: Pinned, netuid: int, hotkeys: list[str]) -> dict[str, list]:
         """Stakes and registration blocks where the runtime has no metagraph API (spec 218).
@@ -501,17 +501,19 @@ class SubstrateChain:
 
     def subnet_settings(self, pinned: Pinned, netuid: int) -> dict:
         """The subnet's epoch and weight rules and global settings from storage, by column (None where the
-        runtime lacks the item: never guessed)."""
-        columns = list(needs.SUBNET_STORAGE)
-        items = []
-        for column in columns:
-            item, per_subnet = needs.SUBNET_STORAGE[column]
-            params = [netuid] if per_subnet else []
-            if column == "tao_weight":
-                params = self._tao_weight_params(pinned, netuid)
-            items.append((item, params))
+        runtime lacks the item: never guessed). Each item is keyed as the runtime declares it: none (a
+        global), the netuid, or (netuid, mechanism 0)."""
+        columns, items = [], []
+        for column, (item, _per_subnet) in needs.SUBNET_STORAGE.items():
+            entry = pinned.codec.storage(item.pallet_or_api, item.name)
+            keys = len(entry.param_types) if entry is not None else 0
+            if keys > 2:
+                continue  # keyed in a way yumaflow does not read: left null
+            columns.append(column)
+            items.append((item, [netuid, 0][:keys]))
         values = self.storage_values(pinned, items)
-        settings = {column: _settings_value(column, value) for column, value in zip(columns, values, strict=True)}
+        settings = dict.fromkeys(needs.SUBNET_STORAGE)
+        settings.update({column: _settings_value(column, value) for column, value in zip(columns, values, strict=True)})
         if settings["mechanism_emission_split"] is None and pinned.codec.storage(needs.MODULE,
                                                                                  "MechanismEmissionSplit"):
             settings["mechanism_emission_split"] = []  # no entry: the chain splits evenly
