@@ -121,9 +121,12 @@ def test_malformed_headers_are_refused_by_both_and_never_echoed():
     assert headers[btauth.HEADER_SIGNATURE][2:20] not in str(err.value)
 
 
-def test_the_nonce_store_is_bounded():
+def test_the_nonce_store_is_bounded_and_never_forgets_a_live_nonce():
     store = btauth.NonceStore(retention_s=60.0, capacity=1000)
-    for nonce in range(5000):
-        assert store.check_and_store("5Grw", nonce)
-    assert len(store) == 1000
-    assert not store.check_and_store("5Grw", 4999)  # a recent replay is still caught
+    for nonce in range(1000):
+        assert store.check_and_store("5Grw", nonce, now_s=0.0)
+    assert not store.check_and_store("5Grw", 3, now_s=1.0)  # a replay inside the window
+    with pytest.raises(btauth.NonceStoreFull):  # full of live nonces: refuse, never evict one
+        store.check_and_store("5Grw", 5000, now_s=1.0)
+    assert store.check_and_store("5Grw", 5000, now_s=60.0)  # once the first entries expired
+    assert len(store) == 1 and store.check_and_store("5Grw", 3, now_s=61.0)

@@ -89,24 +89,33 @@ class Caller:
     scheme: str
 
 
+class NonceStoreFull(AuthError):
+    """The seen-nonce store is at capacity with live entries: evicting one would re-open it for replay,
+    so the request is refused (try again later)."""
+
+    status = 503
+
+
 class NonceStore:
     """The miner's seen-nonce store: (hotkey, nonce) pairs accepted in the last `retention_s` seconds,
-    at most `capacity` of them (the oldest are dropped first; a dropped pair is older than the freshness
-    window whenever fewer than `capacity` requests arrive per window, and is refused as stale anyway)."""
+    at most `capacity` live ones. Entries expire in arrival order; a full store refuses new requests
+    (NonceStoreFull) rather than forget a live nonce."""
 
-    def __init__(self, retention_s: float = 60.0, capacity: int = 100_000):
+    def __init__(self, retention_s: float = 60.0, capacity: int = 200_000):
         self.retention_s, self.capacity = retention_s, capacity
         self._seen: OrderedDict[tuple[str, int], float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check_and_store(self, hotkey_ss58: str, nonce_ns: int) -> bool:
+    def check_and_store(self, hotkey_ss58: str, nonce_ns: int, now_s: float | None = None) -> bool:
         """True (and remembered) the first time a pair is seen; False for a replay."""
-        key, now = (hotkey_ss58, nonce_ns), time.monotonic()
+        key, now = (hotkey_ss58, nonce_ns), time.monotonic() if now_s is None else now_s
         with self._lock:
-            while self._seen and (next(iter(self._seen.values())) <= now or len(self._seen) >= self.capacity):
+            while self._seen and next(iter(self._seen.values())) <= now:
                 self._seen.popitem(last=False)
             if key in self._seen:
                 return False
+            if len(self._seen) >= self.capacity:
+                raise NonceStoreFull("nonce store full, retry later")
             self._seen[key] = now + self.retention_s
             return True
 
