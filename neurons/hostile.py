@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from neurons.miner import MinerApp, forecast_batch
-from tasks.evaluation import protocol
+from tasks.evaluation import btauth
 
 BIG_BODY_BYTES = 10 * 1024 * 1024
 
@@ -134,7 +134,7 @@ class AuthIgnoringMiner(HostileMiner):
     kind = "ignores_auth"
 
     async def authenticate(self, request: Request, body: bytes) -> str:
-        return request.headers.get(protocol.H_VALIDATOR, "")
+        return request.headers.get(btauth.HEADER_HOTKEY, "")
 
 
 class CopierForecaster:

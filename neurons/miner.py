@@ -1,12 +1,14 @@
 """The miner's HTTP server (DESIGN.md §7): answers signed forecasting challenges with a forecaster.
 
-Wire format, headers, signing message and status codes: tasks/evaluation/protocol.py. A request
-passes these checks in order, and the first that fails decides the answer:
+Wire format and status codes: tasks/evaluation/protocol.py; authentication is btauth/1
+(tasks/evaluation/btauth.py, the SDK's signed requests). A request passes these checks in order, and the
+first that fails decides the answer:
 
-    body size (413; a body still arriving after BODY_TIMEOUT_S: 408) → headers present and well formed
-    (400; a missing signature 401) → addressed to this miner (403) → timestamp within MAX_CLOCK_SKEW_MS
-    (401) → sr25519 signature (401) → validator permitted on the subnet (403) → nonce not seen before
-    (409) → JSON (400) → schema (422)
+    body size (413; a body still arriving after BODY_TIMEOUT_S: 408) → btauth/1 headers present and well
+    formed (400; no hotkey or signature 401) → addressed to this miner (403) → nonce within the freshness
+    window (401) → signature under the declared scheme (401) → nonce not seen before (409; 503 when the
+    bounded store is full of live nonces) → validator permitted on the subnet (403) → JSON (400) →
+    schema (422)
 
 then every challenge is forecast in one batched call per (context length, horizon) and the answer is
 {"forecasts": [{"query_id", "values"}]}. No input makes the server crash; request bodies, signatures
@@ -21,11 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +36,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tasks.evaluation import protocol
+from tasks.evaluation import btauth, protocol
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,8 @@ MAX_CHALLENGES = 4096  # per request; the body cap bounds it too
 MAX_CONTEXT_LEN = 16_384  # values per challenge context
 MAX_HORIZON = 1024  # steps per forecast
 BODY_TIMEOUT_S = 10.0  # the whole body must arrive within this (a miner-side limit, not in the protocol)
-NONCE_STORE_SIZE = 200_000  # remembered (validator, nonce) pairs; beyond this, new requests get 503
+NONCE_STORE_SIZE = 200_000  # live (validator, nonce) pairs remembered; beyond this, new requests get 503
 
-_NONCE = re.compile(r"^[0-9a-fA-F]{32}$")
-_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{128}$")
-_SS58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{40,60}$")
 
 
 class Refusal(Exception):
@@ -58,46 +55,6 @@ class Refusal(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-# -- replay protection ---------------------------------------------------------------------------
-
-
-class NonceStore:
-    """(validator hotkey, nonce) pairs seen within the replay window, bounded and expiring.
-
-    A request is accepted only within MAX_CLOCK_SKEW_MS of its timestamp, so a nonce must be kept for
-    at most 2 × skew after it arrives (timestamp up to skew in the future, then skew of validity).
-    Entries expire in arrival order, so the oldest sit at the front of the OrderedDict.
-    """
-
-    def __init__(self, window_ms: int = 2 * protocol.MAX_CLOCK_SKEW_MS, capacity: int = NONCE_STORE_SIZE):
-        self.window_ms = window_ms
-        self.capacity = capacity
-        self._expiry_ms: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._expiry_ms)
-
-    def _expire(self, now_ms: int) -> None:
-        while self._expiry_ms:
-            key, expiry_ms = next(iter(self._expiry_ms.items()))
-            if expiry_ms > now_ms:
-                break
-            del self._expiry_ms[key]
-
-    def check_and_add(self, validator_hotkey: str, nonce: str, now_ms: int) -> None:
-        """Remember the nonce, or raise Refusal(409) if it was seen (503 if the store is full)."""
-        key = (validator_hotkey, nonce.lower())
-        with self._lock:
-            self._expire(now_ms)
-            if key in self._expiry_ms:
-                raise Refusal(409, "replayed nonce")
-            if len(self._expiry_ms) >= self.capacity:
-                # evicting a live nonce would re-open it for replay; refusing is the safe side
-                raise Refusal(503, "nonce store full, retry later")
-            self._expiry_ms[key] = now_ms + self.window_ms
 
 
 # -- request checks ------------------------------------------------------------------------------
@@ -121,31 +78,11 @@ async def read_body_capped(request: Request, max_body_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def signed_headers(request: Request) -> protocol.SignedHeaders:
-    """The five protocol headers, or Refusal(400/401) naming the first one missing or malformed."""
-    headers = request.headers
-    signature = headers.get(protocol.H_SIGNATURE)
-    if not signature:
-        raise Refusal(401, f"missing {protocol.H_SIGNATURE}")
-    values = {}
-    for name in (protocol.H_VALIDATOR, protocol.H_MINER, protocol.H_NONCE, protocol.H_TIMESTAMP):
-        value = headers.get(name)
-        if not value:
-            raise Refusal(400, f"missing {name}")
-        values[name] = value
-    for name in (protocol.H_VALIDATOR, protocol.H_MINER):
-        if not _SS58.match(values[name]):
-            raise Refusal(400, f"{name} is not an ss58 address")
-    if not _NONCE.match(values[protocol.H_NONCE]):
-        raise Refusal(400, f"{protocol.H_NONCE} must be 32 hex characters")
-    timestamp = values[protocol.H_TIMESTAMP]
-    # isascii: str.isdigit() is also true for "²" or "١", which int() rejects (headers are latin-1)
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 16):
-        raise Refusal(400, f"{protocol.H_TIMESTAMP} must be milliseconds since the epoch")
-    if not _SIGNATURE.match(signature):
-        raise Refusal(401, f"{protocol.H_SIGNATURE} must be 0x + 128 hex characters")
-    return protocol.SignedHeaders(values[protocol.H_VALIDATOR], values[protocol.H_MINER],
-                                  values[protocol.H_NONCE], int(timestamp), signature)
+def request_target(request: Request) -> str:
+    """The request target exactly as sent (path and ?query): what a btauth/1 signature covers."""
+    path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
 
 def parse_challenges(body: bytes, *, max_context_len: int = MAX_CONTEXT_LEN, max_horizon: int = MAX_HORIZON,
@@ -217,8 +154,9 @@ class MinerApp:
 
     def __init__(self, hotkey, forecaster, permitted_validators: Callable[[], set[str]], *,
                  max_body_bytes: int = protocol.MAX_REQUEST_BYTES, max_context_len: int = MAX_CONTEXT_LEN,
-                 max_horizon: int = MAX_HORIZON, nonce_store: NonceStore | None = None,
-                 body_timeout_s: float = BODY_TIMEOUT_S):
+                 max_horizon: int = MAX_HORIZON, nonce_store: btauth.NonceStore | None = None,
+                 body_timeout_s: float = BODY_TIMEOUT_S, max_age_s: float = btauth.DEFAULT_MAX_AGE_S,
+                 allowed_skew_s: float = btauth.DEFAULT_ALLOWED_SKEW_S):
         self.hotkey = hotkey
         self.hotkey_ss58: str = hotkey.ss58_address
         self.forecaster = forecaster
@@ -227,28 +165,27 @@ class MinerApp:
         self.max_context_len = max_context_len
         self.max_horizon = max_horizon
         self.body_timeout_s = body_timeout_s
-        self.nonces = nonce_store or NonceStore()
+        self.max_age_s, self.allowed_skew_s = max_age_s, allowed_skew_s
+        self.nonces = nonce_store if nonce_store is not None else btauth.NonceStore(
+            retention_s=2 * (max_age_s + allowed_skew_s), capacity=NONCE_STORE_SIZE)
         self.refusals: dict[int, int] = {}  # status → count, for /health and tests
 
     async def authenticate(self, request: Request, body: bytes) -> str:
-        """The validator hotkey of a genuine, fresh, permitted request; Refusal otherwise."""
-        headers = signed_headers(request)
-        if headers.miner_hotkey != self.hotkey_ss58:
-            raise Refusal(403, "request is addressed to another miner")
-        now_ms = int(time.time() * 1000)
-        if abs(now_ms - headers.timestamp_ms) > protocol.MAX_CLOCK_SKEW_MS:
-            raise Refusal(401, "stale timestamp")
-        if not protocol.verify_signature(body, headers):
-            raise Refusal(401, "bad signature")
+        """The validator hotkey of a genuine, fresh, permitted btauth/1 request; Refusal otherwise."""
+        try:
+            caller = btauth.verify(request.headers, body, method=request.method, path=request_target(request),
+                                   self_hotkey_ss58=self.hotkey_ss58, nonce_store=self.nonces,
+                                   max_age_s=self.max_age_s, allowed_skew_s=self.allowed_skew_s)
+        except btauth.AuthError as refused:
+            raise Refusal(refused.status, str(refused)) from None
         try:
             permitted = self.permitted_validators()
         except Exception as exc:  # an unknown permit set refuses everyone rather than crashing
             log.warning("permitted_validators failed: %s", exc)
             raise Refusal(503, "validator permits unavailable") from None
-        if headers.validator_hotkey not in permitted:
+        if caller.hotkey_ss58 not in permitted:
             raise Refusal(403, "validator hotkey not permitted on this subnet")
-        self.nonces.check_and_add(headers.validator_hotkey, headers.nonce, now_ms)
-        return headers.validator_hotkey
+        return caller.hotkey_ss58
 
     async def answer(self, challenges: list[tuple[int, np.ndarray, int]]) -> Response:
         forecaster = getattr(self.forecaster, "current", self.forecaster)  # one model for the whole batch
@@ -477,5 +414,5 @@ def publish_axon(chain_writer, netuid: int, ip: str, port: int, hotkey):
     return submission
 
 
-__all__ = ["ChainPermits", "MinerApp", "MinerServer", "NonceStore", "Refusal", "create_app", "forecast_batch",
+__all__ = ["ChainPermits", "MinerApp", "MinerServer", "Refusal", "create_app", "forecast_batch",
            "parse_challenges", "permits_from_chain", "publish_axon", "serve_forever", "stop_servers"]

@@ -302,7 +302,7 @@ def test_miner_server_switches_to_the_new_champion_without_a_restart(registry):
     body = json.dumps({"epoch_id": "e", "challenges": [{"query_id": 5, "context": context, "horizon": 6}]}).encode()
 
     def ask(server: MinerServer) -> dict:
-        headers = protocol.sign_request(body, ALICE, BOB.ss58_address).as_dict()
+        headers = protocol.sign_request(body, ALICE, BOB.ss58_address)
         response = httpx.post(server.url + protocol.FORECAST_PATH, content=body, headers=headers, timeout=10)
         assert response.status_code == 200, response.text
         return response.json()

@@ -13,6 +13,7 @@ import time
 import polars as pl
 import pytest
 import uvicorn
+from bittensor import http_auth
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -47,18 +48,19 @@ class Responder:
     def __init__(self):
         self.behaviour: dict[str, str] = {}
         self.huge_bytes_sent = 0
+        self.nonces = http_auth.InMemoryNonceStore()
 
     async def forecast(self, request: Request) -> Response:
         body = await request.body()
-        h = request.headers
+        # The responder plays every miner: each request is verified by the SDK's own btauth/1 verifier
+        # (bittensor 11.3.0), as an SDK miner with the hotkey the request is addressed to would.
+        receiver = request.headers.get(http_auth.HEADER_RECEIVER, "")
         try:
-            signed = protocol.SignedHeaders(h[protocol.H_VALIDATOR], h[protocol.H_MINER], h[protocol.H_NONCE],
-                                            int(h[protocol.H_TIMESTAMP]), h[protocol.H_SIGNATURE])
-        except (KeyError, ValueError):
-            return Response("missing signature headers", status_code=401)
-        if not protocol.verify_signature(body, signed):
-            return Response("bad signature", status_code=401)
-        kind = self.behaviour.get(signed.miner_hotkey, "unknown")
+            http_auth.verify(request.headers, body, method=request.method, path=request.url.path,
+                             self_hotkey_ss58=receiver, nonce_store=self.nonces)
+        except http_auth.AuthError as refused:
+            return Response(type(refused).__name__, status_code=401)
+        kind = self.behaviour.get(receiver, "unknown")
         asked = json.loads(body)
         if kind == "ok":
             return Response(json.dumps({"forecasts": last_value_forecasts(asked)}), media_type="application/json")
@@ -238,7 +240,7 @@ def test_miner_that_refuses_our_signature_is_refused_not_raised(responder, chall
 
     responses = query_miners(neurons, challenges, WrongKey(), timeout_s=2.0)
     assert responses["status"].unique().to_list() == ["refused"]
-    assert responses["detail"][0] == "HTTP 401: bad signature"
+    assert responses["detail"][0] == "HTTP 401: BadSignature"  # the SDK verifier's verdict
 
 
 def test_no_miner_with_an_axon_gives_no_rows(challenges):

@@ -35,7 +35,7 @@ from substrateinterface import Keypair
 
 from neurons.forecasters import SeasonalNaive
 from neurons.miner import MinerServer, create_app
-from tasks.evaluation import protocol
+from tasks.evaluation import btauth, protocol
 from tasks.evaluation.query import _Outcome, _Unusable, parse_answer, responses_frame
 from tasks.evaluation.scoring import challenge_tensors, score_batch, score_miners
 from tasks.evaluation.validate import DEFAULT_BOUND_FACTOR, validate_forecasts
@@ -276,7 +276,21 @@ DAVE = Keypair.create_from_uri("//Dave")  # another miner
 MAX_BODY_BYTES = 256 * 1024  # room for JSON nested deeper than any parser recursion limit
 GOOD_CHALLENGES = [{"query_id": 1, "context": [1.0, 2.0, 3.0, 4.0], "horizon": 2},
                    {"query_id": 2, "context": [5.0, 6.0], "horizon": 2}]
-FIVE = (protocol.H_VALIDATOR, protocol.H_MINER, protocol.H_NONCE, protocol.H_TIMESTAMP, protocol.H_SIGNATURE)
+# The btauth/1 headers a request carries (sr25519 keys send no X-Bittensor-Crypto)
+FIVE = (btauth.HEADER_VERSION, btauth.HEADER_HOTKEY, btauth.HEADER_RECEIVER, btauth.HEADER_NONCE,
+        btauth.HEADER_SIGNATURE)
+
+
+def garbled_status(name: str, value: bytes | None) -> int:
+    """What the miner must answer when one btauth/1 header is missing (None) or garbage (btauth.verify's
+    order: version, hotkey, nonce, signature format, receiver, freshness, signature)."""
+    if name == btauth.HEADER_RECEIVER:
+        return 403  # unbound, or bound to someone else
+    if name in (btauth.HEADER_HOTKEY, btauth.HEADER_SIGNATURE) and not value:
+        return 401  # no credentials
+    if name == btauth.HEADER_NONCE and value and value.isascii() and value.isdigit():
+        return 401  # a decimal nonce, but nowhere near now: stale
+    return 400
 
 
 def permitted() -> set[str]:
@@ -330,7 +344,7 @@ def miner_request(draw) -> tuple[str, bytes, dict, int]:
                                  "other_miner", "stale", "forged", "other_body", "flipped_signature",
                                  "unknown_hotkey", "replay", "not_json", "schema"]))
     body = good_body_bytes()
-    signer, miner, now_ms = ALICE, BOB.ss58_address, int(time.time() * 1000)
+    signer, miner, nonce_ns = ALICE, BOB.ss58_address, time.time_ns()
     if kind == "not_json":
         body = draw(not_json)
     elif kind == "schema":
@@ -342,36 +356,36 @@ def miner_request(draw) -> tuple[str, bytes, dict, int]:
     elif kind == "unknown_hotkey":
         signer = CHARLIE
     elif kind == "stale":
-        skew = draw(st.integers(protocol.MAX_CLOCK_SKEW_MS + 5_000, 10**12))
-        now_ms = now_ms - skew if draw(st.booleans()) else now_ms + skew
-    headers = protocol.sign_request(body, signer, miner, now_ms=now_ms).as_dict()
+        skew_ns = draw(st.integers(int((btauth.DEFAULT_MAX_AGE_S + 5) * 1e9), 10**18))
+        nonce_ns = nonce_ns - skew_ns if draw(st.booleans()) else nonce_ns + skew_ns
+    headers = protocol.sign_request(body, signer, miner, nonce_ns=nonce_ns)
     headers = {name: value.encode() for name, value in headers.items()}
     status = {"ok": 200, "oversized": 413, "other_miner": 403, "stale": 401, "unknown_hotkey": 403,
               "replay": 409, "not_json": 400, "schema": 422}.get(kind)
     if kind == "no_signature":
-        del headers[protocol.H_SIGNATURE]
+        del headers[btauth.HEADER_SIGNATURE]
         status = 401
     elif kind in ("missing_header", "garbage_header"):
         name = draw(st.sampled_from(FIVE))
-        if kind == "missing_header":
+        value = None if kind == "missing_header" else draw(garbage_value)
+        if value is None:
             del headers[name]
         else:
-            headers[name] = draw(garbage_value)
-        status = 401 if name == protocol.H_SIGNATURE else 400
+            headers[name] = value
+        status = garbled_status(name, value)
     elif kind == "forged":  # Bob's signature under Alice's name
-        forged = protocol.sign_request(body, BOB, miner, now_ms=now_ms, nonce=headers[protocol.H_NONCE].decode())
-        headers[protocol.H_SIGNATURE] = forged.signature.encode()
+        forged = protocol.sign_request(body, BOB, miner, nonce_ns=nonce_ns)
+        headers[btauth.HEADER_SIGNATURE] = forged[btauth.HEADER_SIGNATURE]
         status = 401
     elif kind == "other_body":  # a genuine signature of a different body
-        other = protocol.sign_request(body + b" ", ALICE, miner, now_ms=now_ms,
-                                      nonce=headers[protocol.H_NONCE].decode())
-        headers[protocol.H_SIGNATURE] = other.signature.encode()
+        other = protocol.sign_request(body + b" ", ALICE, miner, nonce_ns=nonce_ns)
+        headers[btauth.HEADER_SIGNATURE] = other[btauth.HEADER_SIGNATURE]
         status = 401
     elif kind == "flipped_signature":
-        signature = bytearray(headers[protocol.H_SIGNATURE])
+        signature = bytearray(headers[btauth.HEADER_SIGNATURE])
         at = draw(st.integers(2, len(signature) - 1))
         signature[at] = ord("0") if signature[at] != ord("0") else ord("1")
-        headers[protocol.H_SIGNATURE] = bytes(signature)
+        headers[btauth.HEADER_SIGNATURE] = bytes(signature)
         status = 401
     if draw(st.booleans()):  # harmless extra junk headers never change the verdict
         headers[b"x-junk-" + draw(st.sampled_from([b"a", b"b", b"zz"]))] = draw(garbage_value)
@@ -386,8 +400,9 @@ async def send(client: httpx.AsyncClient, base: str, kind: str, body: bytes, hea
     first = await client.post(url, content=body, headers=headers)
     again = await client.post(url, content=body, headers=headers)
     # the same nonce with a fresh, genuinely signed body is a replay too
+    nonce = headers[btauth.HEADER_NONCE]
     fresh = protocol.sign_request(body + b"\n", ALICE, BOB.ss58_address,
-                                  nonce=headers[protocol.H_NONCE].decode()).as_dict()
+                                  nonce_ns=int(nonce.decode() if isinstance(nonce, bytes) else nonce))
     third = await client.post(url, content=body + b"\n", headers=fresh)
     return [first.status_code, again.status_code, third.status_code]
 
@@ -444,7 +459,7 @@ def test_generated_requests_over_real_http_get_the_same_statuses():
                 sent[0] += len(got)
 
         run()
-        honest = protocol.sign_request(good_body_bytes(), ALICE, BOB.ss58_address).as_dict()
+        honest = protocol.sign_request(good_body_bytes(), ALICE, BOB.ss58_address)
         answer = httpx.post(server.url + protocol.FORECAST_PATH, content=good_body_bytes(), headers=honest)
         assert answer.status_code == 200
         assert [f["query_id"] for f in answer.json()["forecasts"]] == [1, 2]

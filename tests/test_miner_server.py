@@ -20,8 +20,8 @@ from substrateinterface import Keypair
 
 from neurons.forecasters import Drift, ForecasterHolder, ForecasterNotFound, LastValue, SeasonalNaive, load_forecaster
 from neurons.hostile import BIG_BODY_BYTES, CopierForecaster, create_hostile_app
-from neurons.miner import MinerServer, NonceStore, Refusal, create_app, permits_from_chain, publish_axon, stop_servers
-from tasks.evaluation import protocol
+from neurons.miner import MinerServer, create_app, permits_from_chain, publish_axon, stop_servers
+from tasks.evaluation import btauth, protocol
 
 ALICE = Keypair.create_from_uri("//Alice")
 BOB = Keypair.create_from_uri("//Bob")
@@ -61,7 +61,7 @@ def miner():
 
 
 def post(server: MinerServer, body: bytes, *, signer=ALICE, miner_hotkey=None, headers=None, **sign) -> httpx.Response:
-    signed = protocol.sign_request(body, signer, miner_hotkey or BOB.ss58_address, **sign).as_dict()
+    signed = protocol.sign_request(body, signer, miner_hotkey or BOB.ss58_address, **sign)
     signed.update(headers or {})
     return httpx.post(server.url + protocol.FORECAST_PATH, content=body, headers=signed, timeout=10)
 
@@ -113,31 +113,34 @@ def test_signed_request_from_permitted_validator_gets_baseline_forecasts(miner):
 # -- refusals, in the order the miner checks them -------------------------------------------------
 
 
+SIGNATURE, NONCE, HOTKEY = btauth.HEADER_SIGNATURE, btauth.HEADER_NONCE, btauth.HEADER_HOTKEY
+
+
 def test_bad_signature_401(miner):
     signed = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address)
-    flipped = signed.signature[:-1] + ("0" if signed.signature[-1] != "0" else "1")
-    response = post(miner, HONEST_BODY, headers={protocol.H_SIGNATURE: flipped})
+    flipped = signed[SIGNATURE][:-1] + ("0" if signed[SIGNATURE][-1] != "0" else "1")
+    response = post(miner, HONEST_BODY, headers={SIGNATURE: flipped})
     assert response.status_code == 401
     # a signature by another key under Alice's name
-    forged = protocol.sign_request(HONEST_BODY, CHARLIE, BOB.ss58_address).signature
-    assert post(miner, HONEST_BODY, headers={protocol.H_SIGNATURE: forged}).status_code == 401
-    assert post(miner, HONEST_BODY, headers={protocol.H_SIGNATURE: ""}).status_code == 401
-    assert post(miner, HONEST_BODY, headers={protocol.H_SIGNATURE: "0xzz"}).status_code == 401
+    forged = protocol.sign_request(HONEST_BODY, CHARLIE, BOB.ss58_address)[SIGNATURE]
+    assert post(miner, HONEST_BODY, headers={SIGNATURE: forged}).status_code == 401
+    assert post(miner, HONEST_BODY, headers={SIGNATURE: ""}).status_code == 401
+    assert post(miner, HONEST_BODY, headers={SIGNATURE: "0xzz"}).status_code == 400  # not even hex
     assert_still_serving(miner)
 
 
 def test_signature_of_another_body_401(miner):
     other = json.dumps({"epoch_id": "e1", "challenges": CHALLENGES[:1]}).encode()
-    signed = protocol.sign_request(other, ALICE, BOB.ss58_address).as_dict()
+    signed = protocol.sign_request(other, ALICE, BOB.ss58_address)
     response = httpx.post(miner.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=signed)
     assert response.status_code == 401
     assert_still_serving(miner)
 
 
-def test_stale_or_future_timestamp_401(miner):
-    now_ms = int(time.time() * 1000)
-    assert post(miner, HONEST_BODY, now_ms=now_ms - 2 * protocol.MAX_CLOCK_SKEW_MS).status_code == 401
-    assert post(miner, HONEST_BODY, now_ms=now_ms + 2 * protocol.MAX_CLOCK_SKEW_MS).status_code == 401
+def test_stale_or_future_nonce_401(miner):
+    now_ns = time.time_ns()
+    assert post(miner, HONEST_BODY, nonce_ns=now_ns - int(btauth.DEFAULT_MAX_AGE_S * 2e9)).status_code == 401
+    assert post(miner, HONEST_BODY, nonce_ns=now_ns + int(btauth.DEFAULT_ALLOWED_SKEW_S * 2e9)).status_code == 401
     assert_still_serving(miner)
 
 
@@ -151,12 +154,12 @@ def test_unknown_validator_403(miner):
 def test_request_addressed_to_another_miner_403(miner):
     response = post(miner, HONEST_BODY, miner_hotkey=DAVE.ss58_address)
     assert response.status_code == 403
-    assert "another miner" in response.json()["error"]
+    assert "different receiving hotkey" in response.json()["error"]
     assert_still_serving(miner)
 
 
 def test_replayed_nonce_409(miner):
-    signed = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address).as_dict()
+    signed = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address)
     first = httpx.post(miner.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=signed)
     replay = httpx.post(miner.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=signed)
     assert (first.status_code, replay.status_code) == (200, 409)
@@ -164,8 +167,8 @@ def test_replayed_nonce_409(miner):
 
 
 def test_missing_or_malformed_headers_400(miner):
-    for name, value in [(protocol.H_NONCE, ""), (protocol.H_NONCE, "xyz"), (protocol.H_TIMESTAMP, "soon"),
-                        (protocol.H_VALIDATOR, "not-an-address")]:
+    for name, value in [(NONCE, ""), (NONCE, "xyz"), (NONCE, "²³".encode("latin-1")), (btauth.HEADER_VERSION, "2"),
+                        (btauth.HEADER_CRYPTO, "ecdsa"), (HOTKEY, "not-an-address")]:
         assert post(miner, HONEST_BODY, headers={name: value}).status_code == 400, name
     assert_still_serving(miner)
 
@@ -186,7 +189,7 @@ def test_oversized_body_413_without_reading_it(miner):
     assert len(big) > MAX_BODY_BYTES
     assert post(miner, big).status_code == 413
     # a Content-Length of 10 MB with no body ever sent: refused from the header alone
-    headers = protocol.sign_request(b"", ALICE, BOB.ss58_address).as_dict()
+    headers = protocol.sign_request(b"", ALICE, BOB.ss58_address)
     head = (f"POST {protocol.FORECAST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {10 * 1024 * 1024}\r\n"
             + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
     assert _raw_request(miner, head) == 413
@@ -201,7 +204,7 @@ def test_oversized_body_413_without_reading_it(miner):
 
 def test_body_trickling_in_past_the_timeout_408():
     with MinerServer(create_app(BOB, LastValue(), permitted, body_timeout_s=0.3)) as server:
-        headers = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address).as_dict()
+        headers = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address)
         head = (f"POST {protocol.FORECAST_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(HONEST_BODY)}\r\n"
                 + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
         assert _raw_request(server, head, [HONEST_BODY[:10]]) == 408  # the rest never comes
@@ -242,12 +245,12 @@ def test_logs_at_info_hold_no_bodies_or_signatures(caplog):
     with caplog.at_level(logging.INFO), MinerServer(app, log_level="info") as server:
         signed = protocol.sign_request(marker_body, ALICE, BOB.ss58_address)
         url = server.url + protocol.FORECAST_PATH
-        assert httpx.post(url, content=marker_body, headers=signed.as_dict()).status_code == 200
-        assert httpx.post(url, content=marker_body, headers=signed.as_dict()).status_code == 409
+        assert httpx.post(url, content=marker_body, headers=signed).status_code == 200
+        assert httpx.post(url, content=marker_body, headers=signed).status_code == 409
         assert post(server, marker_body, signer=CHARLIE).status_code == 403
         assert httpx.get(server.url + protocol.HEALTH_PATH).json()["refusals"] == {"403": 1, "409": 1}
     assert "31415" not in caplog.text
-    assert signed.signature[2:20] not in caplog.text and signed.nonce not in caplog.text
+    assert signed[SIGNATURE][2:20] not in caplog.text and signed[NONCE] not in caplog.text
 
 
 class _ShapeBreakingForecaster:
@@ -270,18 +273,24 @@ def test_a_faulty_forecaster_gets_500_and_the_server_keeps_serving():
             assert httpx.get(server.url + protocol.HEALTH_PATH).status_code == 200
 
 
-def test_nonce_store_expires_and_is_bounded():
-    store = NonceStore(window_ms=1000, capacity=2)
-    store.check_and_add("v", "a" * 32, now_ms=0)
-    with pytest.raises(Refusal) as replay:
-        store.check_and_add("v", "A" * 32, now_ms=999)  # hex is case-insensitive: the same nonce
-    assert replay.value.status == 409
-    store.check_and_add("w", "a" * 32, now_ms=500)  # the same nonce from another validator is its own
-    with pytest.raises(Refusal) as full:
-        store.check_and_add("v", "b" * 32, now_ms=600)
-    assert full.value.status == 503
-    store.check_and_add("v", "a" * 32, now_ms=1000)  # the first one expired, so this is accepted
-    assert len(store) == 2
+def test_the_miners_nonce_store_is_bounded_and_refuses_when_full():
+    app = create_app(BOB, LastValue(), permitted, nonce_store=btauth.NonceStore(retention_s=60.0, capacity=2))
+    with MinerServer(app) as server:
+        assert post(server, HONEST_BODY).status_code == 200
+        assert post(server, HONEST_BODY).status_code == 200
+        assert post(server, HONEST_BODY).status_code == 503  # full of live nonces: never forget one
+
+
+def test_an_sdk_validator_is_answered_by_a_yumaflow_miner(miner):
+    """bittensor 11.3.0's own http_auth.sign: the wire format of the network's validators."""
+    from bittensor import http_auth
+
+    headers = http_auth.sign(ALICE, method="POST", path=protocol.FORECAST_PATH, body=HONEST_BODY,
+                             receiver_ss58=BOB.ss58_address)
+    response = httpx.post(miner.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=headers)
+    assert response.status_code == 200 and response.json() == {"forecasts": EXPECTED}
+    again = httpx.post(miner.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=headers)
+    assert again.status_code == 409
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
@@ -385,7 +394,7 @@ def test_hostile_body_miners_send_what_they_claim():
 
 def test_sleeper_answers_after_the_timeout_and_auth_ignorer_answers_anyone():
     with _hostile("sleeper", delay_s=1.0) as server:
-        signed = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address).as_dict()
+        signed = protocol.sign_request(HONEST_BODY, ALICE, BOB.ss58_address)
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(server.url + protocol.FORECAST_PATH, content=HONEST_BODY, headers=signed, timeout=0.2)
         assert post(server, HONEST_BODY).json() == {"forecasts": EXPECTED}  # it does answer, eventually

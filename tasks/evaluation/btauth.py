@@ -59,6 +59,14 @@ class AuthError(Exception):
 class MalformedAuth(AuthError):
     """A required header is missing or unparseable."""
 
+    status = 400
+
+
+class MissingAuth(MalformedAuth):
+    """No credentials at all: the hotkey or the signature header is missing."""
+
+    status = 401
+
 
 class WrongReceiver(AuthError):
     """Signed for another receiving hotkey, or for none."""
@@ -165,7 +173,7 @@ def verify(headers: Mapping[str, str], body: bytes, *, method: str, path: str, s
         raise MalformedAuth(f"missing or unsupported {HEADER_VERSION} (expected {VERSION!r})")
     sender = lowered.get(HEADER_HOTKEY.lower())
     if not sender:
-        raise MalformedAuth(f"missing {HEADER_HOTKEY}")
+        raise MissingAuth(f"missing {HEADER_HOTKEY}")
     raw_nonce = lowered.get(HEADER_NONCE.lower())
     if raw_nonce is None:
         raise MalformedAuth(f"missing {HEADER_NONCE}")
@@ -176,8 +184,8 @@ def verify(headers: Mapping[str, str], body: bytes, *, method: str, path: str, s
     if scheme not in CRYPTO_OF_SCHEME:
         raise MalformedAuth(f"unsupported {HEADER_CRYPTO}")
     raw_signature = lowered.get(HEADER_SIGNATURE.lower())
-    if raw_signature is None:
-        raise MalformedAuth(f"missing {HEADER_SIGNATURE}")
+    if not raw_signature:
+        raise MissingAuth(f"missing {HEADER_SIGNATURE}")
     try:
         signature = bytes.fromhex(raw_signature.removeprefix("0x"))
     except ValueError:

@@ -181,7 +181,7 @@ async def query_miners_async(neurons: pl.DataFrame, challenges: pl.DataFrame, ke
     async def ask(uid: int, hotkey: str, url: str) -> _Outcome:
         async with slots:
             started[uid] = time.monotonic()
-            headers = sign_request(body, keypair, hotkey).as_dict()
+            headers = sign_request(body, keypair, hotkey)
             headers.update({"Content-Type": "application/json", "Accept-Encoding": "identity"})
             return await _ask(client, url, body, headers, query_ids, timeout_s, max_response_bytes)
 
