@@ -156,7 +156,7 @@ class MinerApp:
                  max_body_bytes: int = protocol.MAX_REQUEST_BYTES, max_context_len: int = MAX_CONTEXT_LEN,
                  max_horizon: int = MAX_HORIZON, nonce_store: btauth.NonceStore | None = None,
                  body_timeout_s: float = BODY_TIMEOUT_S, max_age_s: float = btauth.DEFAULT_MAX_AGE_S,
-                 allowed_skew_s: float = btauth.DEFAULT_ALLOWED_SKEW_S):
+                 allowed_skew_s: float = btauth.DEFAULT_ALLOWED_SKEW_S, path: str = protocol.FORECAST_PATH):
         self.hotkey = hotkey
         self.hotkey_ss58: str = hotkey.ss58_address
         self.forecaster = forecaster
@@ -166,6 +166,7 @@ class MinerApp:
         self.max_horizon = max_horizon
         self.body_timeout_s = body_timeout_s
         self.max_age_s, self.allowed_skew_s = max_age_s, allowed_skew_s
+        self.path = path  # the task plug-in's path (the forecasting task's by default)
         self.nonces = nonce_store if nonce_store is not None else btauth.NonceStore(
             retention_s=2 * (max_age_s + allowed_skew_s), capacity=NONCE_STORE_SIZE)
         self.refusals: dict[int, int] = {}  # status → count, for /health and tests
@@ -220,7 +221,7 @@ class MinerApp:
                              "refusals": {str(status): n for status, n in sorted(self.refusals.items())}})
 
     def asgi(self) -> Starlette:
-        return Starlette(routes=[Route(protocol.FORECAST_PATH, self.forecast_endpoint, methods=["POST"]),
+        return Starlette(routes=[Route(self.path, self.forecast_endpoint, methods=["POST"]),
                                  Route(protocol.HEALTH_PATH, self.health_endpoint, methods=["GET"])])
 
 

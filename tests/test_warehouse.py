@@ -263,3 +263,27 @@ def test_a_damaged_catalog_never_loses_a_write_and_is_rebuilt(tmp_path):
     con = duckdb.connect(str(rebuilt.root / CATALOG_NAME), read_only=True)
     assert con.sql("select count(*) from neurons").fetchall() == [(8,)]
     con.close()
+
+
+def test_files_written_before_a_table_gained_columns_read_them_as_null(tmp_path):
+    """An upgrade adds nullable columns (subnets gained the epoch and commit-reveal settings): files
+    written by the earlier version are read, and queried through the catalog's views, with nulls there."""
+    import duckdb
+
+    from schemas.chain import SUBNET_SETTINGS_COLUMNS, SUBNETS
+    from warehouse.catalog import view_sql
+
+    row = {name: None for name in SUBNETS.columns}
+    row.update(netuid=1, block=5, subnetwork_n=3, tempo=20, kappa=32767, bonds_moving_avg=900000,
+               liquid_alpha_enabled=False, alpha_low=1, alpha_high=2, activity_cutoff=5000,
+               max_allowed_validators=8, max_allowed_uids=64, min_allowed_weights=1, max_weight_limit=65535,
+               weights_version=0, weights_rate_limit=5, immunity_period=100, commit_reveal_enabled=False)
+    old = pl.DataFrame([row], schema=SUBNETS.polars_schema()).drop(SUBNET_SETTINGS_COLUMNS)
+    path = tmp_path / "old-subnets.parquet"
+    old.write_parquet(path)
+    read = Warehouse(tmp_path / "wh")._scan_files(SUBNETS, [path]).collect()
+    assert read.columns == SUBNETS.columns and read.schema == SUBNETS.polars_schema()
+    assert read["tempo"].to_list() == [20] and read["subnet_epoch_index"].to_list() == [None]
+    con = duckdb.connect()
+    con.execute(view_sql(SUBNETS, [str(path)]))
+    assert con.sql("select tempo, reveal_period_epochs from subnets").fetchall() == [(20, None)]

@@ -63,13 +63,39 @@ def _quote_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+_COLUMNS_OF_FILE: dict[str, frozenset[str]] = {}  # files are immutable: their footers are read once
+
+
+def _columns_present(files: list[str]) -> set[str] | None:
+    """The columns any of `files` holds (from their Parquet footers, cached per file); None when a footer
+    cannot be read (a damaged or missing file: the view then names it when queried)."""
+    import pyarrow.parquet as pq
+
+    present: set[str] = set()
+    for path in files:
+        names = _COLUMNS_OF_FILE.get(path)
+        if names is None:
+            try:
+                names = _COLUMNS_OF_FILE[path] = frozenset(pq.read_schema(path).names)
+            except (OSError, pa.ArrowException):
+                return None
+        present |= names
+    return present
+
+
 def view_sql(table: Table, files: list[str]) -> str:
-    """`create or replace view <table>` over `files` (absolute paths), with the contract's types."""
-    casts = ", ".join(f"cast({_quote_ident(f.name)} as {duckdb_type(f.type)}) as {_quote_ident(f.name)}"
-                      for f in table.schema)
+    """`create or replace view <table>` over `files` (absolute paths), with the contract's types; a column
+    no file holds yet (files written before the table gained it) is null."""
+    present = _columns_present(files) if files else set()
+    if present is None:
+        present = set(table.columns)
+    casts = ", ".join(
+        f"cast({_quote_ident(f.name) if f.name in present else 'null'} as {duckdb_type(f.type)}) as "
+        f"{_quote_ident(f.name)}" for f in table.schema)
     if files:
         listed = ", ".join(_quote_str(p) for p in files)
-        source = f"read_parquet([{listed}], hive_partitioning = false)"
+        # union_by_name: files written before a table gained a column read it as null
+        source = f"read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
     else:
         nulls = ", ".join(f"cast(null as {duckdb_type(f.type)}) as {_quote_ident(f.name)}"
                           for f in table.schema)

@@ -490,7 +490,11 @@ class Warehouse:
     def _scan_files(self, table: Table, files: list[Path]) -> pl.LazyFrame:
         if not files:
             return table.empty().lazy()
-        return pl.scan_parquet([str(f) for f in files], hive_partitioning=False)
+        # Files written before a table gained a (nullable) column read it as null: a warehouse written by
+        # an earlier version stays readable after an upgrade.
+        return (pl.scan_parquet([str(f) for f in files], hive_partitioning=False, missing_columns="insert",
+                                schema=table.polars_schema())
+                .select(table.columns))
 
     def _files_by_table(self, manifest: Manifest) -> dict[str, list[str]]:
         live = manifest.live().group_by("table_name").agg(pl.col("path").sort())

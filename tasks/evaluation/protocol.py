@@ -27,7 +27,8 @@ HEALTH_PATH = "/health"
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
-def sign_request(body: bytes, keypair, miner_hotkey: str, *, nonce_ns: int | None = None) -> dict[str, str]:
-    """The btauth/1 headers of a challenge batch `body` sent by `keypair` to the miner `miner_hotkey`."""
-    return btauth.sign(keypair, method="POST", path=FORECAST_PATH, body=body, receiver_ss58=miner_hotkey,
-                       nonce_ns=nonce_ns)
+def sign_request(body: bytes, keypair, miner_hotkey: str, *, nonce_ns: int | None = None,
+                 path: str = FORECAST_PATH) -> dict[str, str]:
+    """The btauth/1 headers of a challenge batch `body` POSTed by `keypair` to the miner `miner_hotkey` at
+    `path` (a task plug-in's path; the forecasting task's by default)."""
+    return btauth.sign(keypair, method="POST", path=path, body=body, receiver_ss58=miner_hotkey, nonce_ns=nonce_ns)

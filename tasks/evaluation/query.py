@@ -56,7 +56,7 @@ class _Unusable(Exception):
     """The miner's body is not an answer; the message is the detail."""
 
 
-def axons(neurons: pl.DataFrame, *, exclude_hotkey: str | None = None) -> pl.DataFrame:
+def axons(neurons: pl.DataFrame, *, exclude_hotkey: str | None = None, path: str = FORECAST_PATH) -> pl.DataFrame:
     """The neurons that can be queried: one row per uid with a served axon (ip set and not 0.0.0.0,
     port > 0), minus `exclude_hotkey` (the validator itself); columns uid, hotkey, url."""
     served = neurons.filter(pl.col("axon_ip").is_not_null() & (pl.col("axon_ip") != "")
@@ -68,7 +68,7 @@ def axons(neurons: pl.DataFrame, *, exclude_hotkey: str | None = None) -> pl.Dat
             .then(pl.concat_str(pl.lit("["), pl.col("axon_ip"), pl.lit("]")))
             .otherwise(pl.col("axon_ip")))
     url = pl.concat_str(pl.lit("http://"), host, pl.lit(":"), pl.col("axon_port").cast(pl.String),
-                        pl.lit(FORECAST_PATH))
+                        pl.lit(path))
     return served.select(pl.col("uid").cast(pl.UInt16), "hotkey", url.alias("url")).sort("uid")
 
 
@@ -162,7 +162,7 @@ async def _ask(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
 async def query_miners_async(neurons: pl.DataFrame, challenges: pl.DataFrame, keypair, *,
                              timeout_s: float = DEFAULT_TIMEOUT_S, deadline_s: float | None = None,
                              max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-                             concurrency: int = DEFAULT_CONCURRENCY) -> pl.DataFrame:
+                             concurrency: int = DEFAULT_CONCURRENCY, path: str = FORECAST_PATH) -> pl.DataFrame:
     """Query every neuron with an axon (columns uid, hotkey, axon_ip, axon_port) with the epoch's
     challenges, one request signed by `keypair` (sr25519 Keypair) per miner, at most `concurrency`
     at once. Returns RESPONSES rows: one per (miner, query_id), for every queried miner.
@@ -174,14 +174,14 @@ async def query_miners_async(neurons: pl.DataFrame, challenges: pl.DataFrame, ke
     epoch_id = challenges["epoch_id"][0]
     body = request_body(challenges)
     query_ids = set(challenges["query_id"].to_list())
-    miners = axons(neurons, exclude_hotkey=keypair.ss58_address)
+    miners = axons(neurons, exclude_hotkey=keypair.ss58_address, path=path)
     slots = asyncio.Semaphore(concurrency)
     started: dict[int, float] = {}
 
     async def ask(uid: int, hotkey: str, url: str) -> _Outcome:
         async with slots:
             started[uid] = time.monotonic()
-            headers = sign_request(body, keypair, hotkey)
+            headers = sign_request(body, keypair, hotkey, path=path)
             headers.update({"Content-Type": "application/json", "Accept-Encoding": "identity"})
             return await _ask(client, url, body, headers, query_ids, timeout_s, max_response_bytes)
 
