@@ -221,7 +221,8 @@ def cmd_epoch(args: argparse.Namespace) -> int:
                         wallet_path=str(args.wallet_path) if args.wallet_path else None, push=args.push,
                         n_challenges=args.challenges, timeout_s=args.timeout, deadline_s=args.deadline,
                         series_path=str(args.series) if args.series else None, seed=args.seed,
-                        version_key=args.version_key)
+                        version_key=args.version_key, task=args.task, context_len=args.context,
+                        horizon=args.horizon)
     responses, scores, submission = result["responses"], result["scores"], result["submission"]
     answered = responses.filter(responses["status"] == "ok")["miner_uid"].n_unique() if responses.height else 0
     print(f"epoch {result['epoch_id']} at block {result['block']}: {answered} miner(s) answered, "
@@ -244,6 +245,9 @@ def cmd_miner_serve(args: argparse.Namespace) -> int:
     hotkey = load_hotkey(hotkey_uri=args.hotkey_uri, wallet_name=args.wallet, hotkey_name=args.hotkey,
                          wallet_path=args.wallet_path)
     netuid = args.netuid[0]
+    from tasks.evaluation.plugin import load_task
+
+    plugin = load_task(args.task)
     forecaster = ForecasterHolder(args.model)
     permits = permits_from_chain(open_chain(settings.chain), netuid, refresh_s=args.permit_refresh)
     if args.publish_ip:
@@ -254,10 +258,11 @@ def cmd_miner_serve(args: argparse.Namespace) -> int:
             writer.close()
         if result is not None:
             print(f"serve_axon {args.publish_ip}:{args.port}: {'ok' if result.ok else result.error}")
-    print(f"miner {hotkey.ss58_address} serving {args.model} on {args.host}:{args.port} (Ctrl-C stops)")
+    print(f"miner {hotkey.ss58_address} serving {args.model} for task {plugin.name} at "
+          f"{args.host}:{args.port}{plugin.path} (Ctrl-C stops)")
     try:
         serve_forever(hotkey.keypair, forecaster, permits, host=args.host, port=args.port,
-                      reload_interval_s=args.reload_interval)
+                      reload_interval_s=args.reload_interval, path=plugin.path)
     finally:
         permits.stop()
     return 0
@@ -411,6 +416,12 @@ def _add_chain_options(p: argparse.ArgumentParser, record: bool = True) -> None:
         p.add_argument("--record", type=Path, metavar="PATH",
                        help="record every JSON-RPC request and response to PATH, for replay:PATH later")
     _add_common(p)
+
+
+def _add_task_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default=os.environ.get("YUMAFLOW_TASK", "forecast"), metavar="NAME",
+                   help="the task plug-in (entry-point group yumaflow.tasks; built in: forecast, price) "
+                        "[env YUMAFLOW_TASK]")
 
 
 def _add_hotkey_options(p: argparse.ArgumentParser) -> None:
@@ -597,6 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hotkey_options(p)
     p.add_argument("--push", action="store_true", help="send the weights (default: dry run)")
     p.add_argument("--challenges", type=_positive, default=16, metavar="N", help="challenges per epoch (default 16)")
+    p.add_argument("--context", type=_positive, default=96, metavar="N",
+                   help="context window of a challenge, in steps (default 96)")
+    p.add_argument("--horizon", type=_positive, default=24, metavar="N",
+                   help="steps a challenge asks for; for the price task, blocks until its truth (default 24)")
     p.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
                    help="per-miner timeout in seconds (default 5)")
     p.add_argument("--deadline", type=_seconds, metavar="S",
@@ -604,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", type=Path, metavar="FILE", help="Parquet file of series (default: the seeded generator)")
     p.add_argument("--seed", type=int, default=0, help="seed of the series generator and challenges (default 0)")
     p.add_argument("--version-key", type=int, default=0, metavar="K", help="weights version key (default 0)")
+    _add_task_option(p)
     p.set_defaults(func=cmd_epoch)
 
     miner = sub.add_parser("miner", help="run a miner: `yumaflow miner serve`")
@@ -630,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_chain_options(p, record=False)
     _add_hotkey_options(p)
+    _add_task_option(p)
     p.add_argument("--model", default="baseline:seasonal_naive:24", metavar="SPEC",
                    help="baseline:seasonal_naive:PERIOD | baseline:last_value | baseline:drift | "
                         "mlflow:models:/NAME@ALIAS (default baseline:seasonal_naive:24)")

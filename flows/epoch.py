@@ -21,22 +21,20 @@ from prefect.cache_policies import NO_CACHE
 from flows.ingest import store_snapshots
 from tasks.chain import Snapshot, open_chain
 from tasks.chain.wallet import load_hotkey
-from tasks.evaluation.challenges import make_challenges
+from tasks.evaluation.plugin import DEFAULT_TASK, ChallengeOptions, Task, load_task
 from tasks.evaluation.query import query_miners
-from tasks.evaluation.scoring import score_miners
-from tasks.evaluation.series import generate_series, load_series
 from tasks.evaluation.smoothing import previous_smoothed, smooth_scores
-from tasks.evaluation.validate import validate_forecasts
 from tasks.weights.convert import WeightsRefused, chain_stored_row, scores_to_weights
 from tasks.weights.projection import PROJECTED_COLUMNS, project_epoch
 from tasks.weights.push import push_weights, submission_row
 from warehouse import Warehouse
 
-SERIES_COUNT, SERIES_LENGTH = 32, 2048
 #: Called once the epoch's scores are stored, before weights are computed and pushed. None here: nothing
 #: a user sets can reach it. The crash tests install one (tests/support/hooked_cli.py) to kill the
 #: validator exactly between scoring and pushing.
 after_scores_hook: Callable[[], None] | None = None
+#: The same, once the epoch's answers are stored (before any settlement of a delayed-truth task).
+after_answers_hook: Callable[[], None] | None = None
 
 
 def refuse_secret_uri(hotkey_uri: str | None) -> None:
@@ -62,34 +60,72 @@ def take_snapshot(client, netuid: int, wh: Warehouse, source: str) -> Snapshot:
 
 
 @task(name="challenges", cache_policy=NO_CACHE)
-def challenges_for(wh: Warehouse, epoch_id: str, netuid: int, block: int, *, series_path: str | None, seed: int,
-                   n_challenges: int, context_len: int, horizon: int) -> pl.DataFrame:
+def challenges_for(wh: Warehouse, plugin: Task, epoch_id: str, netuid: int, block: int,
+                   options: ChallengeOptions) -> pl.DataFrame:
     stored = wh.read("challenges", pl.col("epoch_id") == epoch_id)
     if stored.height:
         return stored.sort("query_id")
-    series = load_series(series_path) if series_path else generate_series(SERIES_COUNT, SERIES_LENGTH, seed)
-    challenges = make_challenges(series, epoch_id, netuid, block, n_challenges, context_len, horizon, seed)
+    challenges = plugin.make_challenges(epoch_id, netuid, block, options)
     wh.write("challenges", challenges)
     return challenges
 
 
 @task(name="query-miners", cache_policy=NO_CACHE)
-def ask_miners(wh: Warehouse, epoch_id: str, neurons: pl.DataFrame, challenges: pl.DataFrame, keypair, *,
-               timeout_s: float, deadline_s: float | None) -> pl.DataFrame:
-    responses = query_miners(neurons, challenges, keypair, timeout_s=timeout_s, deadline_s=deadline_s)
+def ask_miners(wh: Warehouse, plugin: Task, epoch_id: str, neurons: pl.DataFrame, challenges: pl.DataFrame,
+               keypair, *, timeout_s: float, deadline_s: float | None) -> pl.DataFrame:
+    responses = query_miners(neurons, challenges, keypair, timeout_s=timeout_s, deadline_s=deadline_s,
+                             path=plugin.path)
     wh.write("responses", responses)
     return responses
 
 
 @task(name="score-and-smooth", cache_policy=NO_CACHE)
-def score_and_smooth(wh: Warehouse, epoch_id: str, netuid: int, block: int, responses: pl.DataFrame,
+def score_and_smooth(wh: Warehouse, plugin: Task, epoch_id: str, netuid: int, block: int, responses: pl.DataFrame,
                      challenges: pl.DataFrame, alpha: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    batch = validate_forecasts(responses, challenges)
-    per_miner = score_miners(batch, challenges)
+    batch = plugin.validate(responses, challenges)
+    per_miner = plugin.score(batch, challenges)
     previous = previous_smoothed(wh, netuid, block, epoch_id)
     scores = smooth_scores(per_miner, previous, epoch_id=epoch_id, netuid=netuid, block=block, alpha=alpha)
     wh.write("scores", scores)
     return scores, batch.verdicts
+
+
+@task(name="settle", cache_policy=NO_CACHE)
+def settle_earlier_epochs(wh: Warehouse, plugin: Task, netuid: int, head_block: int, alpha: float) -> list[str]:
+    """Epochs of a delayed-truth task whose truth has arrived by `head_block`: their truth filled in the
+    recorded challenges, then their recorded answers validated, scored and smoothed, oldest first. The
+    ids of the epochs settled."""
+    pending = wh.read("challenges", pl.col("truth").is_null() & (pl.col("task") == plugin.name), netuid=netuid)
+    settled = []
+    for epoch_id, block in (pending.group_by("epoch_id").agg(pl.col("block").first(), pl.col("truth_block").max())
+                            .filter(pl.col("truth_block") <= head_block).sort("block")
+                            .select("epoch_id", "block").iter_rows()):
+        challenges = plugin.settle(pending.filter(pl.col("epoch_id") == epoch_id), head_block).sort("query_id")
+        responses = wh.read("responses", pl.col("epoch_id") == epoch_id)
+        wh.write("challenges", challenges)
+        score_and_smooth.fn(wh, plugin, epoch_id, netuid, block, responses, challenges, alpha)
+        settled.append(epoch_id)
+    return settled
+
+
+def _no_scores_yet(client, wh: Warehouse, snap: Snapshot, epoch_id: str, hotkey, challenges: pl.DataFrame,
+                   push: bool, version_key: int) -> dict:
+    """A delayed-truth task before any epoch is settled: nothing to weigh; recorded as refused."""
+    arrives = challenges["truth_block"].max()
+    submission = submission_row(snap.netuid, client.head_block(finalized=False), hotkey.ss58_address, epoch_id, [],
+                                [], version_key, not push, None, "refused",
+                                detail=f"no settled scores yet: the truth of epoch {epoch_id} arrives at block "
+                                       f"{arrives}; a later epoch settles it and sets weights")
+    wh.write("weight_submissions", submission)
+    return submission.row(0, named=True)
+
+
+def latest_scores(wh: Warehouse, netuid: int, block: int) -> pl.DataFrame:
+    """The scores of the subnet's latest scored epoch up to `block` (empty when none is scored yet)."""
+    scored = wh.read("scores", netuid=netuid, block_end=block)
+    if scored.height == 0:
+        return scored
+    return scored.filter(pl.col("block") == scored["block"].max())
 
 
 def included_by_earlier_attempt(client, snap: Snapshot, hotkey_ss58: str, uids: list[int], weights: list[int],
@@ -238,9 +274,11 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
                hotkey: str = "default", wallet_path: str | None = None, push: bool = False,
                n_challenges: int = 16, context_len: int = 96, horizon: int = 24, timeout_s: float = 5.0,
                deadline_s: float | None = None, ema_alpha: float = 0.1, series_path: str | None = None,
-               seed: int = 0, version_key: int = 0) -> dict:
-    """One evaluation epoch of the validator `hotkey` on `netuid`; dry run unless push=True."""
+               seed: int = 0, version_key: int = 0, task: str = DEFAULT_TASK) -> dict:
+    """One evaluation epoch of the validator `hotkey` on `netuid` for the task plug-in `task`; dry run
+    unless push=True."""
     refuse_secret_uri(hotkey_uri)
+    plugin = load_task(task)
     key = load_hotkey(hotkey_uri=hotkey_uri, wallet_name=wallet, hotkey_name=hotkey, wallet_path=wallet_path)
     wh = Warehouse(Path(warehouse))
     client = open_chain(chain)
@@ -250,25 +288,34 @@ def epoch_flow(chain: str, netuid: int, warehouse: str, hotkey_uri: str | None =
             raise ValueError(f"hotkey {key.ss58_address} is not registered on netuid {netuid} at block {snap.block}")
         tempo = int(snap.subnets["tempo"][0])
         epoch_id = epoch_id_of(netuid, snap.block, tempo)
-        challenges = challenges_for(wh, epoch_id, netuid, snap.block, series_path=series_path, seed=seed,
-                                    n_challenges=n_challenges, context_len=context_len, horizon=horizon)
-        stored_scores = wh.read("scores", pl.col("epoch_id") == epoch_id)
-        if stored_scores.height:  # resumed after a crash: this epoch was already asked and scored
-            scores, responses = stored_scores, wh.read("responses", pl.col("epoch_id") == epoch_id)
-        else:
-            responses = ask_miners(wh, epoch_id, snap.neurons, challenges, key.keypair, timeout_s=timeout_s,
-                                   deadline_s=deadline_s)
-            scores, _ = score_and_smooth(wh, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
+        options = ChallengeOptions(seed=seed, n_challenges=n_challenges, context_len=context_len, horizon=horizon,
+                                   series_path=series_path)
+        challenges = challenges_for(wh, plugin, epoch_id, netuid, snap.block, options)
+        settled = settle_earlier_epochs(wh, plugin, netuid, snap.block, ema_alpha)
+        responses = wh.read("responses", pl.col("epoch_id") == epoch_id)
+        if responses.height == 0:  # a resumed epoch does not ask twice
+            responses = ask_miners(wh, plugin, epoch_id, snap.neurons, challenges, key.keypair,
+                                   timeout_s=timeout_s, deadline_s=deadline_s)
+            if after_answers_hook is not None:
+                after_answers_hook()
+        scores = wh.read("scores", pl.col("epoch_id") == epoch_id)
+        truth_known = challenges["truth"].null_count() == 0
+        if scores.height == 0 and truth_known:
+            scores, _ = score_and_smooth(wh, plugin, epoch_id, netuid, snap.block, responses, challenges, ema_alpha)
             if after_scores_hook is not None:
                 after_scores_hook()
+        if not truth_known:  # the truth of this epoch arrives later: weights from the latest settled epoch
+            scores = latest_scores(wh, netuid, snap.block)
         if push:
             settle_reveals(client, wh, snap, key)
-        submission = weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key,
-                                    epoch_start_block=int(challenges["block"][0]))
+        submission = (weigh_and_push(client, wh, snap, epoch_id, scores, key, push=push, version_key=version_key,
+                                     epoch_start_block=int(challenges["block"][0]))
+                      if truth_known or scores.height else
+                      _no_scores_yet(client, wh, snap, epoch_id, key, challenges, push, version_key))
         create_markdown_artifact(key=f"epoch-{netuid}", markdown=summary_markdown(epoch_id, snap, responses, scores,
                                                                                   submission),
                                  description=f"validator epoch {epoch_id}")
     finally:
         client.close()
     return {"epoch_id": epoch_id, "block": snap.block, "responses": responses, "scores": scores,
-            "submission": submission}
+            "submission": submission, "task": plugin.name, "settled": settled}

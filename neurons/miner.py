@@ -317,7 +317,8 @@ def stop_servers(servers: list[MinerServer]) -> None:
 
 def serve_forever(hotkey, forecaster, permitted_validators: Callable[[], set[str]], *, host: str = "0.0.0.0",
                   port: int = 8091, max_body_bytes: int = protocol.MAX_REQUEST_BYTES,
-                  reload_interval_s: float | None = None, log_level: str = "info") -> None:
+                  reload_interval_s: float | None = None, log_level: str = "info",
+                  path: str = protocol.FORECAST_PATH) -> None:
     """Serve in the foreground until interrupted (`yumaflow miner serve`).
 
     With a ForecasterHolder and `reload_interval_s`, the model alias is re-resolved on that interval
@@ -325,7 +326,7 @@ def serve_forever(hotkey, forecaster, permitted_validators: Callable[[], set[str
     """
     import uvicorn
 
-    app = create_app(hotkey, forecaster, permitted_validators, max_body_bytes=max_body_bytes)
+    app = create_app(hotkey, forecaster, permitted_validators, max_body_bytes=max_body_bytes, path=path)
     config = _uvicorn_config(app, log_level=log_level, graceful_s=5.0)
     config.host, config.port = host, port
     if reload_interval_s and hasattr(forecaster, "start_auto_reload"):

@@ -11,13 +11,15 @@ def _f(name, type_, nullable=False):
 
 CHALLENGES = register(Table(
     name="challenges",
-    grain="one forecasting challenge of an epoch: a context window, its horizon and the held-back truth",
+    grain="one challenge of an epoch: a context window, its horizon and the held-back truth",
     key=("epoch_id", "query_id"),
     schema=pa.schema([
         _f("epoch_id", pa.string()), _f("query_id", pa.uint32()), _f("netuid", pa.uint16()),
         _f("block", pa.uint64()), _f("series_id", pa.string()), _f("seed", pa.uint64()),
         _f("context", pa.list_(pa.float64())), _f("horizon", pa.uint16()),
-        _f("truth", pa.list_(pa.float64())),
+        _f("truth", pa.list_(pa.float64()), True),  # null until the truth arrives (delayed-truth tasks)
+        _f("task", pa.string(), True),              # the task plug-in (null: rows written before plug-ins)
+        _f("truth_block", pa.uint64(), True),       # the block the truth arrives at; null: known at once
     ]),
 ))
 

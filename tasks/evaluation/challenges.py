@@ -64,6 +64,8 @@ def make_challenges(series: pl.DataFrame, epoch_id: str, netuid: int, block: int
                  pl.col("values").list.slice(pl.col("start"), context_len).alias("context"),
                  pl.lit(horizon, pl.UInt16).alias("horizon"),
                  pl.col("values").list.slice(pl.col("start") + context_len, horizon).alias("truth"),
+                 pl.lit("forecast", pl.String).alias("task"),
+                 pl.lit(None, pl.UInt64).alias("truth_block"),
              ))
     return validate_frame(frame, CHALLENGES, where=f"epoch {epoch_id}")
 

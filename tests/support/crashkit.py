@@ -28,10 +28,12 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent / "yumaflow")
 
 
-def hooked(args: list[str], *, commit_point: str | None = None, after_scores: str | None = None) -> list[str]:
+def hooked(args: list[str], *, commit_point: str | None = None, after_scores: str | None = None,
+           after_answers: str | None = None) -> list[str]:
     """The command line of `yumaflow ARGS` with the crash tests' hooks (tests/support/hooked_cli.py)."""
-    hooks = (["--commit-point", commit_point] if commit_point else []) + (
-        ["--after-scores", after_scores] if after_scores else [])
+    hooks = ((["--commit-point", commit_point] if commit_point else [])
+             + (["--after-scores", after_scores] if after_scores else [])
+             + (["--after-answers", after_answers] if after_answers else []))
     return [sys.executable, "-m", "tests.support.hooked_cli", *hooks, "--", *args]
 COMMIT_POINTS = ("temp_written", "files_written", "manifest_temp_written", "manifest_swapped")
 

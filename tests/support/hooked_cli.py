@@ -5,7 +5,8 @@
 --commit-point: at the N-th arrival (default the first) of this process at a warehouse commit point
 (warehouse/manifest.py `commit_point_hook`), write the PID to MARKER and sleep 60 s, so the test can
 SIGKILL the process there. --after-scores: the same once the epoch flow has stored its scores
-(flows/epoch.py `after_scores_hook`). The hooks exist only in processes started this way: production
+(flows/epoch.py `after_scores_hook`); --after-answers once it has stored its answers
+(`after_answers_hook`). The hooks exist only in processes started this way: production
 code has no environment variable or option that pauses it.
 """
 
@@ -25,7 +26,8 @@ def _pause(marker: str) -> None:
     time.sleep(PAUSE_S)
 
 
-def install(commit_point: str | None = None, after_scores: str | None = None) -> None:
+def install(commit_point: str | None = None, after_scores: str | None = None,
+            after_answers: str | None = None) -> None:
     """Install the hooks in this process (also used by in-process children of the concurrency tests)."""
     if commit_point:
         from warehouse import manifest
@@ -45,6 +47,10 @@ def install(commit_point: str | None = None, after_scores: str | None = None) ->
         from flows import epoch
 
         epoch.after_scores_hook = lambda: _pause(after_scores)
+    if after_answers:
+        from flows import epoch
+
+        epoch.after_answers_hook = lambda: _pause(after_answers)
 
 
 def main(argv: list[str]) -> int:
@@ -52,8 +58,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hooked_cli")
     parser.add_argument("--commit-point")
     parser.add_argument("--after-scores")
+    parser.add_argument("--after-answers")
     options = parser.parse_args(argv[:split])
-    install(options.commit_point, options.after_scores)
+    install(options.commit_point, options.after_scores, options.after_answers)
     from flows.cli import main as yumaflow
 
     return yumaflow(argv[split + 1:])
