@@ -42,6 +42,7 @@ from tasks.simnet.chain import SimChain
 from warehouse import Warehouse
 
 OUR_HOTKEY_URI = "//Alice"  # the default scenario's uid 0 (tasks/simnet/scenario.py)
+TASK = "forecast"  # the task plug-in our validator runs (entry points yumaflow.tasks)
 MODEL_NAME = "demo-forecaster"
 # The simulated subnet runs Yuma3 without liquid alpha (tasks/simnet/chain.py); the variants ask what classic
 # Yuma, liquid alpha and a higher κ would have paid over the same epochs.
@@ -125,7 +126,7 @@ def _commit_reveal_epoch(source: str, netuid: int, tempo: int, warehouse: str, n
     cast.advance_to_offset(sim, netuid, cast.OUR_VALIDATOR_OFFSET - 1)
     sim.close()
     result = epoch_flow(chain=source, netuid=netuid, warehouse=warehouse, hotkey_uri=OUR_HOTKEY_URI, push=True,
-                        n_challenges=n_challenges, timeout_s=timeout_s, deadline_s=deadline_s, seed=seed)
+                        n_challenges=n_challenges, timeout_s=timeout_s, deadline_s=deadline_s, seed=seed, task=TASK)
     committed = result["submission"]
     sim = SimChain.open(source)
     sim.advance(sim.last_epoch_block(netuid) + tempo - sim.head_block())  # the reveal epoch begins here
@@ -215,7 +216,7 @@ def demo_flow(tempos: int = 4, seed: int = 7, netuid: int = 1, warehouse: str = 
             sim.close()
             result = epoch_flow(chain=source, netuid=netuid, warehouse=warehouse, hotkey_uri=OUR_HOTKEY_URI,
                                 push=True, n_challenges=n_challenges, timeout_s=timeout_s, deadline_s=deadline_s,
-                                seed=seed)
+                                seed=seed, task=TASK)
             submission = result["submission"]
             submissions.append(submission)
             sim = SimChain.open(source)
@@ -225,7 +226,8 @@ def demo_flow(tempos: int = 4, seed: int = 7, netuid: int = 1, warehouse: str = 
                           warehouse=warehouse, chunk_size=25, progress=False)
             backfilled_to = head
             ok = result["scores"].filter(pl.col("batch_score") > 0).height
-            print(f"tempo {k + 1}: chain epoch at block {epoch_block}; copier set weights: {copied}; tiny validator "
+            print(f"tempo {k + 1} (task {TASK}): chain epoch at block {epoch_block}; copier set weights: {copied}; "
+                  f"tiny validator "
                   f"set weights: {tiny}; our epoch {result['epoch_id']}: {ok} of {result['scores'].height} miners "
                   f"scored above 0, weights {submission.get('status')} at block {submission.get('block')}")
         commit_reveal = _commit_reveal_epoch(source, netuid, tempo, warehouse, n_challenges, timeout_s, deadline_s,

@@ -36,6 +36,7 @@ from substrateinterface import Keypair
 from neurons.forecasters import SeasonalNaive
 from neurons.miner import MinerServer, create_app
 from tasks.evaluation import btauth, protocol
+from tasks.evaluation.price_task import price_scores
 from tasks.evaluation.query import _Outcome, _Unusable, parse_answer, responses_frame
 from tasks.evaluation.scoring import challenge_tensors, score_batch, score_miners
 from tasks.evaluation.validate import DEFAULT_BOUND_FACTOR, validate_forecasts
@@ -224,7 +225,10 @@ def judge(answers: list[tuple[str, bytes | None, list[bool], str]]) -> tuple[pl.
     batch = validate_forecasts(responses, challenges)
     truth, scale = challenge_tensors(challenges)
     _, challenge_score, _ = score_batch(batch.forecasts, batch.scored, truth, scale)
-    return score_miners(batch, challenges), batch, challenge_score
+    # the second plug-in's scorer (price: direction and accuracy) on the same judged answers
+    last = torch.from_numpy(challenges.sort("query_id")["context"].list.last().to_numpy().copy())
+    price_score = price_scores(batch.forecasts, batch.scored, truth, last)
+    return score_miners(batch, challenges), batch, challenge_score, price_score
 
 
 def test_ten_thousand_generated_answers_never_crash_and_every_bad_one_scores_zero():
@@ -242,7 +246,7 @@ def test_ten_thousand_generated_answers_never_crash_and_every_bad_one_scores_zer
                     if entry.get("query_id") in QUERY_IDS and valid[QUERY_IDS.index(entry["query_id"])]:
                         entry["values"][0] = 0.5 + uid
                 answers[uid] = ("ok", dumps(document), valid, answers[uid][3])
-        scores, batch, challenge_score = judge(answers)
+        scores, batch, challenge_score, price_score = judge(answers)
 
         expected = torch.tensor([valid for _, _, valid, _ in answers], dtype=torch.bool)
         assert batch.miner_uids == list(range(len(answers)))
@@ -253,6 +257,9 @@ def test_ten_thousand_generated_answers_never_crash_and_every_bad_one_scores_zer
         assert (challenge_score[~expected] == 0).all()  # exactly zero, not just small
         assert (challenge_score[expected] > 0).all()
         assert torch.isfinite(challenge_score).all()
+        # both plug-ins' scorers: every bad answer exactly 0, every score finite in [0, 1]
+        assert (price_score[~expected] == 0).all() and torch.isfinite(price_score).all()
+        assert ((price_score >= 0) & (price_score <= 1)).all() and (price_score[expected] > 0).any()
         batch_score = torch.tensor(scores["batch_score"].to_list())
         assert ((batch_score > 0) == expected.any(dim=1)).all()
         assert scores["valid_challenges"].to_list() == expected.sum(dim=1).tolist()

@@ -168,3 +168,27 @@ def test_killed_between_answers_and_settlement_loses_nothing(subnet, prefect_api
     assert again.sort("miner_uid", "query_id").equals(answers.sort("miner_uid", "query_id"))  # not asked twice
     assert set(wh.read("scores")["epoch_id"]) == {killed_epoch}  # settled from the recorded answers
     assert wh.read("weight_submissions").filter(pl.col("status") == "included").height == 1
+
+
+def test_the_readmes_plug_in_example_runs_as_written(tmp_path):
+    """The complete plug-in shown in the README, taken from it verbatim: its challenges, and its scorer on
+    answers that are exact, wrong and NaN (NaN is invalid: 0, never a crash)."""
+    import re
+    import types
+
+    readme = (REPO / "README.md").read_text()
+    code = re.search(r"```python\n(# mytask\.py.*?)```", readme, re.S).group(1)
+    module = types.ModuleType("mytask")
+    exec(compile(code, "README.md:mytask.py", "exec"), module.__dict__)  # our own README's code
+    task = module.NextValue()
+    challenges = task.make_challenges("1:5", NETUID, 100, ChallengeOptions(n_challenges=3))
+    assert challenges["truth"].to_list() == [[2.0], [3.0], [4.0]]
+    responses = pl.DataFrame({
+        "epoch_id": "1:5", "miner_uid": [0, 0, 0, 1, 1, 1], "query_id": [0, 1, 2] * 2, "hotkey": ["a"] * 3 + ["b"] * 3,
+        "status": "ok", "latency_ms": [1.0] * 3 + [2.0] * 3, "payload_bytes": 10,
+        "forecast": [[2.0], [3.0], [4.0], [2.0], [9.0], [float("nan")]], "detail": None,
+    }, schema={"epoch_id": pl.String, "miner_uid": pl.UInt16, "query_id": pl.UInt32, "hotkey": pl.String,
+               "status": pl.String, "latency_ms": pl.Float64, "payload_bytes": pl.UInt64,
+               "forecast": pl.List(pl.Float64), "detail": pl.String})
+    scores = task.score(task.validate(responses, challenges), challenges)
+    assert scores.sort("miner_uid")["batch_score"].to_list() == [1.0, 1 / 3]
