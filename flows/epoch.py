@@ -74,7 +74,7 @@ def challenges_for(wh: Warehouse, plugin: Task, epoch_id: str, netuid: int, bloc
 def ask_miners(wh: Warehouse, plugin: Task, epoch_id: str, neurons: pl.DataFrame, challenges: pl.DataFrame,
                keypair, *, timeout_s: float, deadline_s: float | None) -> pl.DataFrame:
     responses = query_miners(neurons, challenges, keypair, timeout_s=timeout_s, deadline_s=deadline_s,
-                             path=plugin.path)
+                             path=plugin.path, body=plugin.request_body(challenges))
     wh.write("responses", responses)
     return responses
 
