@@ -147,24 +147,24 @@ def _check_blocks_exist(source: str, *blocks: int | None) -> None:
                          f"choose blocks up to {head}")
 
 
-def _seconds(text: str) -> float:
+def _number(text: str, *, positive: bool, what: str) -> float:
+    """A finite float from the command line: > 0 when `positive`, else >= 0."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds; got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+    if value == float("inf") or not (value > 0 if positive else value >= 0):
+        raise argparse.ArgumentTypeError(f"expected {'a positive' if positive else 'a finite, non-negative'} "
+                                         f"{what}; got {text!r}")
     return value
+
+
+def _seconds(text: str) -> float:
+    return _number(text, positive=True, what="number of seconds")
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
+    return _number(text, positive=False, what="number")
 
 
 def _chain_settings(args: argparse.Namespace):

@@ -69,7 +69,7 @@ def _api_checks(codec) -> list[Check]:
 
 def _storage_checks(codec) -> list[Check]:
     items = [needs.TIMESTAMP_NOW, needs.WEIGHTS, needs.BONDS,
-             *(item for item, _ in needs.SUBNET_STORAGE.values())]
+             *needs.SUBNET_STORAGE.values()]
     checks = []
     for item in items:
         if codec.storage(item.pallet_or_api, item.name) is None:

@@ -51,7 +51,7 @@ class Snapshot:
 
 @runtime_checkable
 class ChainClient(Protocol):
-    """Read access to a Subtensor chain (writes come in a later issue)."""
+    """Read access to a Subtensor chain (signed writes: ChainWriter)."""
 
     source: str  # the URL it reads from, recorded in blocks.source
 

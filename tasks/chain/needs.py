@@ -65,28 +65,28 @@ WEIGHTS = storage("Weights", ("tuple", INT, INT))
 BONDS = storage("Bonds", ("tuple", INT, INT))
 EVENTS = storage("Events", ANY, pallet="System")
 
-#: Global and per-subnet storage a snapshot reads besides the metagraph; column -> (item, keyed by netuid in
-#: the runtimes we know). The keys actually sent follow the runtime's declaration (none, the netuid, or
-#: netuid and mechanism 0). Absent in a runtime: the column is null (never guessed).
-SUBNET_STORAGE: dict[str, tuple[Needs, bool]] = {
-    "tao_weight": (storage("TaoWeight"), False),
-    "stake_threshold": (storage("StakeThreshold"), False),
-    "bonds_penalty": (storage("BondsPenalty"), True),
-    "mechanism_count": (storage("MechanismCountCurrent"), True),
-    "activity_cutoff_factor_milli": (storage("ActivityCutoffFactorMilli"), True),
+#: Global and per-subnet storage a snapshot reads besides the metagraph; column -> item. Each is keyed as the
+#: runtime declares it (none, the netuid, or netuid and mechanism 0). Absent in a runtime: the column is
+#: null (never guessed).
+SUBNET_STORAGE: dict[str, Needs] = {
+    "tao_weight": storage("TaoWeight"),
+    "stake_threshold": storage("StakeThreshold"),
+    "bonds_penalty": storage("BondsPenalty"),
+    "mechanism_count": storage("MechanismCountCurrent"),
+    "activity_cutoff_factor_milli": storage("ActivityCutoffFactorMilli"),
     # the subnet's epoch and weight rules (issue: "Today's settings of a subnet")
-    "yuma3_enabled": (storage("Yuma3On", BOOL), True),
-    "alpha_sigmoid_steepness": (storage("AlphaSigmoidSteepness"), True),
-    "liquid_alpha_consensus_mode": (storage("LiquidAlphaConsensusMode", ANY), True),
-    "bonds_reset_enabled": (storage("BondsResetOn", BOOL), True),
-    "mechanism_emission_split": (storage("MechanismEmissionSplit", ANY), True),
-    "commit_reveal_version": (storage("CommitRevealWeightsVersion"), False),
-    "reveal_period_epochs": (storage("RevealPeriodEpochs"), True),
-    "subnet_epoch_index": (storage("SubnetEpochIndex"), True),
-    "last_epoch_block": (storage("LastEpochBlock"), True),
-    "pending_epoch_at": (storage("PendingEpochAt"), True),
-    "max_epochs_per_block": (storage("MaxEpochsPerBlock"), False),
-    "blocks_since_last_step": (storage("BlocksSinceLastStep"), True),
+    "yuma3_enabled": storage("Yuma3On", BOOL),
+    "alpha_sigmoid_steepness": storage("AlphaSigmoidSteepness"),
+    "liquid_alpha_consensus_mode": storage("LiquidAlphaConsensusMode", ANY),
+    "bonds_reset_enabled": storage("BondsResetOn", BOOL),
+    "mechanism_emission_split": storage("MechanismEmissionSplit", ANY),
+    "commit_reveal_version": storage("CommitRevealWeightsVersion"),
+    "reveal_period_epochs": storage("RevealPeriodEpochs"),
+    "subnet_epoch_index": storage("SubnetEpochIndex"),
+    "last_epoch_block": storage("LastEpochBlock"),
+    "pending_epoch_at": storage("PendingEpochAt"),
+    "max_epochs_per_block": storage("MaxEpochsPerBlock"),
+    "blocks_since_last_step": storage("BlocksSinceLastStep"),
 }
 
 #: What a pre-metagraph runtime (spec 218) reads from storage instead of the metagraph.

@@ -433,7 +433,7 @@ class SubstrateChain:
         return lite
 
     def mechanism_count(self, pinned: Pinned, netuid: int) -> int:
-        (count,) = self.storage_values(pinned, [(needs.SUBNET_STORAGE["mechanism_count"][0], [netuid])])
+        (count,) = self.storage_values(pinned, [(needs.SUBNET_STORAGE["mechanism_count"], [netuid])])
         return int(count or 1)
 
     def _blocks_frame(self, pinned: Pinned) -> pl.DataFrame:
@@ -490,7 +490,7 @@ class SubstrateChain:
         items = ([(registration, [netuid, uid]) for uid in range(n)]
                  + [(alpha, [hotkey, netuid]) for hotkey in hotkeys]
                  + [(alpha, [hotkey, ROOT_NETUID]) for hotkey in hotkeys]
-                 + [(needs.SUBNET_STORAGE["tao_weight"][0], self._tao_weight_params(pinned, netuid))])
+                 + [(needs.SUBNET_STORAGE["tao_weight"], self._tao_weight_params(pinned, netuid))])
         values = self.storage_values(pinned, items)
         registered, alpha, tao, tao_weight = values[:n], values[n:2 * n], values[2 * n:3 * n], values[-1]
         if None in registered or None in alpha or None in tao or tao_weight is None:
@@ -504,7 +504,7 @@ class SubstrateChain:
         runtime lacks the item: never guessed). Each item is keyed as the runtime declares it: none (a
         global), the netuid, or (netuid, mechanism 0)."""
         columns, items = [], []
-        for column, (item, _per_subnet) in needs.SUBNET_STORAGE.items():
+        for column, item in needs.SUBNET_STORAGE.items():
             entry = pinned.codec.storage(item.pallet_or_api, item.name)
             keys = len(entry.param_types) if entry is not None else 0
             if keys > 2:
@@ -763,7 +763,7 @@ class SubstrateChain:
             list(uids), list(weights), version_key, schedule["LastEpochBlock"], schedule["PendingEpochAt"],
             schedule["SubnetEpochIndex"], schedule["Tempo"], schedule["BlocksSinceLastStep"], pinned.block,
             schedule["RevealPeriodEpochs"], self.block_time_s(pinned), bytes(keypair.public_key))
-        (version,) = self.storage_values(pinned, [(needs.SUBNET_STORAGE["commit_reveal_version"][0], [])])
+        (version,) = self.storage_values(pinned, [(needs.SUBNET_STORAGE["commit_reveal_version"], [])])
         args = {"netuid": netuid, "commit": bytes(commit), "reveal_round": int(reveal_round),
                 "commit_reveal_version": int(version)}
         if codec.has_call(needs.MODULE, "commit_timelocked_mechanism_weights"):
