@@ -11,6 +11,13 @@ from schemas.table import Table, register
 U16_MAX = 65535
 EPOCH_KEY = ("netuid", "mechid", "block")
 
+# `epochs.liquid_alpha_consensus_mode`: which consensus vector liquid alpha reads (the chain's
+# `LiquidAlphaConsensusMode`, ConsensusMode by variant name). The code is the position here.
+# "max" (max of current and previous) appears only in an opentensor/subtensor test; kept for what-if.
+CONSENSUS_MODES = ("current", "previous", "auto", "max")
+# `epochs.epoch_consensus`: the chain's `SubnetEpochConsensus` (EpochConsensus: 0 Yuma, 1 Null).
+EPOCH_CONSENSUS = ("yuma", "null")
+
 _key_fields = [
     pa.field("netuid", pa.uint16(), nullable=False),
     pa.field("mechid", pa.uint8(), nullable=False),
@@ -43,9 +50,17 @@ EPOCHS = register(Table(
         _f("stake_threshold", pa.uint64()),
         _f("tao_weight", pa.uint64()),
         _f("emission", pa.uint64()),
+        # Rules the chain gained after spec 425 (README "Epoch variants"); each defaults to the value
+        # that reproduces spec 425, so files written before they existed mean what they meant.
+        _f("commit_reveal_enabled", pa.bool_()),             # CommitRevealWeightsEnabled: §2.5.5 mask on
+        _f("liquid_alpha_consensus_mode", pa.uint8()),       # CONSENSUS_MODES code
+        _f("epoch_consensus", pa.uint8()),                   # EPOCH_CONSENSUS code (Null is refused)
     ]),
     # BondsMovingAverage is a fraction of 10^6 (spec §7); above it the EMA rate would be negative.
-    ranges={"bonds_moving_avg": (0, 1_000_000)},
+    ranges={"bonds_moving_avg": (0, 1_000_000),
+            "liquid_alpha_consensus_mode": (0, len(CONSENSUS_MODES) - 1),
+            "epoch_consensus": (0, len(EPOCH_CONSENSUS) - 1)},
+    optional={"commit_reveal_enabled": False, "liquid_alpha_consensus_mode": 0, "epoch_consensus": 0},
 ))
 
 EPOCH_NEURONS = register(Table(
@@ -59,7 +74,13 @@ EPOCH_NEURONS = register(Table(
         _f("last_update", pa.uint64()),
         _f("block_at_registration", pa.uint64()),
         _f("validator_permit", pa.bool_()),
+        # The chain's stored Consensus before this epoch (u16; null past the stored vector's end, all
+        # null: nothing stored). Only liquid alpha's previous/auto/max modes read it.
+        _f("previous_consensus", pa.uint16(), nullable=True),
+        # The block of this validator's earliest unexpired weight commit (§2.5.5), null if it has none.
+        _f("commit_block", pa.uint64(), nullable=True),
     ]),
+    optional={"previous_consensus": None, "commit_block": None},
 ))
 
 EPOCH_WEIGHTS = register(Table(

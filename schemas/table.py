@@ -19,6 +19,9 @@ class Table:
     grain: str  # what one row means, in the domain's words
     # Value ranges checked by `validate_frame` beyond the type: column -> (min, max), inclusive.
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Columns a frame may leave out: column -> the value `validate_frame` fills in (None: null). A table
+    # that gains a column later lists it here, so every frame valid before stays valid, meaning the same.
+    optional: dict[str, object] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -61,13 +64,21 @@ def validate_frame(frame, table: Table, *, where: str | None = None, check_key: 
     """Check a Polars frame against `table`; return it with columns in contract order.
 
     Raises SchemaError naming the table (and `where`, e.g. a file path), the column and the problem:
-    a missing column, a wrong type (no silent casts: a Float64 stake is an error, not a rounding),
-    nulls in a non-nullable column, a value out of range, or a duplicate key.
+    a missing column (an `optional` one is filled with its default), a wrong type (no silent casts: a
+    Float64 stake is an error, not a rounding), nulls in a non-nullable column, a value out of range, or a duplicate key.
     """
     import polars as pl
 
     label = f"{table.name}" + (f" ({where})" if where else "")
     expected = table.polars_schema()
+    absent = {c: v for c, v in table.optional.items() if c not in frame.columns}
+    if absent:
+        frame = frame.with_columns(pl.lit(v, dtype=expected[c]).alias(c) for c, v in absent.items())
+    # A null in an optional column that may not be null means "not given" too (rows built from dicts).
+    fills = {c: v for c, v in table.optional.items() if v is not None and c not in absent
+             and frame.schema.get(c) == expected[c] and frame[c].null_count()}
+    if fills:
+        frame = frame.with_columns(pl.col(c).fill_null(v) for c, v in fills.items())
     missing = [c for c in expected if c not in frame.columns]
     if missing:
         raise SchemaError(f"{label}: missing column(s) {', '.join(missing)}; "

@@ -32,6 +32,11 @@ MOCK_PARAMS = {
     "stake_threshold": 0,
     "tao_weight": 0,
     "emission": 1_000_000_000,
+    # add_network's defaults for the rules after spec 425 that the engine models as columns: these
+    # three keep every spec-425 vector as it was (mask off, liquid alpha reads the current consensus).
+    "commit_reveal_enabled": False,
+    "liquid_alpha_consensus_mode": 0,
+    "epoch_consensus": 0,
 }
 
 
@@ -42,6 +47,8 @@ class Neuron:
     block_at_registration: int = 0
     validator_permit: bool = False
     tao_stake: int = 0
+    previous_consensus: int | None = None
+    commit_block: int | None = None
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in NEURON_FIELDS}

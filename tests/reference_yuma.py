@@ -410,6 +410,37 @@ def is_topk(values: list[int], k: int, nonzero: bool = True) -> list[bool]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Liquid alpha's consensus (RaoFoundation/subtensor run_epoch.rs `compute_consensus_for_liquid_alpha`)
+# ---------------------------------------------------------------------------------------------
+
+def previous_consensus_u16(neurons: list[dict]) -> list[int]:
+    """The stored `Consensus` vector before the epoch: the uids' values up to the last one given (a
+    missing value inside it reads 0); [] when none is given (nothing stored)."""
+    values = [nd.get("previous_consensus") for nd in neurons]
+    while values and values[-1] is None:
+        values.pop()
+    return [0 if v is None else v for v in values]
+
+
+def consensus_for_liquid_alpha(params: dict, consensus: list[int], previous_u16: list[int]) -> list[int]:
+    """mode Current -> C; Previous -> P; Auto -> P iff the raw BondsPenalty u16 is 65535, else C;
+    Max (opentensor test only) -> max(C_j, P_j). P = stored u16 ⊘ 65535, resized to len(C) (0-padded
+    or truncated); an empty stored vector gives C."""
+    mode = params.get("liquid_alpha_consensus_mode") or MODE_CURRENT
+    if mode == MODE_CURRENT:
+        return list(consensus)
+    if mode == MODE_AUTO and params["bonds_penalty"] != U16_MAX:
+        return list(consensus)
+    if not previous_u16:
+        return list(consensus)
+    previous = [fdiv(from_int(v), from_int(U16_MAX)) for v in previous_u16]
+    previous = (previous + [0] * len(consensus))[: len(consensus)]
+    if mode == MODE_MAX:
+        return [max(c, p) for c, p in zip(consensus, previous, strict=True)]
+    return previous
+
+
+# ---------------------------------------------------------------------------------------------
 # §2 one epoch
 # ---------------------------------------------------------------------------------------------
 
@@ -418,8 +449,12 @@ EPOCH_PARAM_NAMES = (
     "bonds_moving_avg", "yuma3_enabled", "liquid_alpha_enabled", "alpha_low", "alpha_high",
     "alpha_sigmoid_steepness", "activity_cutoff_factor_milli", "max_allowed_validators",
     "stake_threshold", "tao_weight", "emission",
+    "commit_reveal_enabled", "liquid_alpha_consensus_mode", "epoch_consensus",
 )
-NEURON_FIELDS = ("alpha_stake", "tao_stake", "last_update", "block_at_registration", "validator_permit")
+NEURON_FIELDS = ("alpha_stake", "tao_stake", "last_update", "block_at_registration", "validator_permit",
+                 "previous_consensus", "commit_block")
+# liquid_alpha_consensus_mode codes (schemas.consensus.CONSENSUS_MODES, restated: this file imports no engine)
+MODE_CURRENT, MODE_PREVIOUS, MODE_AUTO, MODE_MAX = 0, 1, 2, 3
 OUTPUT_FIELDS = ("stake_weight", "active", "validator_permit", "consensus", "incentive", "dividends",
                  "validator_trust", "server_emission", "validator_emission", "emission")
 
@@ -478,7 +513,10 @@ def run_epoch(params: dict, neurons: list[dict], weights: dict[int, list[tuple[i
     w = [row if permit[i] else [] for i, row in enumerate(w)]
     w = [[(j, v) for j, v in row if j != i or (owner is not None and i == owner)] for i, row in enumerate(w)]
     w = [[(j, v) for j, v in row if not last_update[i] <= registered[j]] for i, row in enumerate(w)]
-    # (§2.5.5 commit-reveal masking is out of scope for the file contract, DESIGN.md §5)
+    # §2.5.5 commit-reveal: commit_blocks[i] = earliest unexpired commit (u64::MAX: none), mask cb < reg
+    if params.get("commit_reveal_enabled"):
+        commit_blocks = [U64_MAX if nd.get("commit_block") is None else nd["commit_block"] for nd in neurons]
+        w = [[(j, v) for j, v in row if not commit_blocks[i] < registered[j]] for i, row in enumerate(w)]
     normalized = []
     for row in w:
         row_sum = sum(v for _, v in row)
@@ -533,7 +571,10 @@ def run_epoch(params: dict, neurons: list[dict], weights: dict[int, list[tuple[i
         if liquid:
             lo = fdiv(from_int(params["alpha_low"]), from_int(U16_MAX))
             hi = fdiv(from_int(params["alpha_high"]), from_int(U16_MAX))
-            alphas = liquid_alpha_matrix_sparse(weights_for_bonds, b_fixed, consensus, lo, hi,
+            previous = previous_consensus_u16(neurons)
+            consensus_alpha = consensus_for_liquid_alpha(params, consensus, previous)
+            trace["consensus_for_liquid_alpha"] = consensus_alpha
+            alphas = liquid_alpha_matrix_sparse(weights_for_bonds, b_fixed, consensus_alpha, lo, hi,
                                                 from_int(params["alpha_sigmoid_steepness"]))
             ema = mat_ema_alpha_sparse(weights_for_bonds, b_fixed, alphas)
             trace["alphas"] = alphas
@@ -649,7 +690,7 @@ def run_frames(epochs, neurons, weights, bonds):
     for ep in epochs.iter_rows(named=True):
         key = key_of(ep)
         rows = sorted(neurons_by.get(key, []), key=lambda r: r["uid"])
-        params = {name: ep[name] for name in EPOCH_PARAM_NAMES if name != "block"}
+        params = {name: ep.get(name) for name in EPOCH_PARAM_NAMES if name != "block"}
         params["block"] = ep["block"]
         result = run_epoch(params, rows, weights_by.get(key, {}), bonds_by.get(key, {}))
         keyd = dict(zip(EPOCH_KEY, key, strict=True))

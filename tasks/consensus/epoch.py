@@ -17,7 +17,11 @@ place of gathers and group sums, and the median's sort along the validator axis.
 
 All epoch quantities are I32F32 bits in Int64 columns (suffix `_bits`), computed with the exact
 integer helpers of `fixed.py`; outputs are u16 and rao exactly as the chain stores them.
-Commit-reveal masking (§2.5.5) and mechanism aggregation (§5.3) are outside this engine.
+
+Rules the chain gained after spec 425 are selected per epoch by its own columns (README "Epoch
+variants"): the commit-reveal column mask (§2.5.5, `commit_reveal_enabled` with each validator's
+`commit_block`) and the consensus vector liquid alpha reads (`liquid_alpha_consensus_mode`, with the
+stored `previous_consensus`). Mechanism aggregation (§5.3) is outside this engine (emission_split.py).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
-from schemas.consensus import EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH_NEURONS_OUT
+from schemas.consensus import CONSENSUS_MODES, EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH_NEURONS_OUT, U16_MAX
 from tasks.consensus.fixed import (
     ONE,
     fx_div,
@@ -129,8 +133,9 @@ def run_chunks(batch: IndexedBatch, nr: pl.DataFrame, keys: pl.DataFrame) -> lis
 
 # Per-neuron inputs of the edge steps (§2.5–§2.10).
 _EDGE_STEP_INPUTS = ("permit_mask", "new_permit", "is_owner", "last_update", "block_at_registration", "offset",
-                     "active_stake_bits", "median_stake_bits", "median_total_bits", "kappa_bits",
+                     "commit_block", "active_stake_bits", "median_stake_bits", "median_total_bits", "kappa_bits",
                      "bonds_penalty_bits", "last_tempo", "yuma3_enabled", "liquid_alpha_enabled",
+                     "liquid_consensus_source", "previous_consensus_bits",
                      "ema_alpha_bits", "steepness_bits", "alpha_low_bits", "alpha_high_bits")
 
 
@@ -315,19 +320,46 @@ def epoch_parameters(epochs: pl.DataFrame) -> pl.DataFrame:
         .alias("last_tempo"),
         "yuma3_enabled",
         "liquid_alpha_enabled",
+        "commit_reveal_enabled",
+        liquid_alpha_reads_previous().alias("liquid_reads_previous"),
+        (pl.col("liquid_alpha_consensus_mode") == CONSENSUS_MODES.index("max")).alias("liquid_reads_max"),
         pl.col("emission").cast(pl.Int64).alias("emission_rao"),
     )
+
+
+def liquid_alpha_reads_previous() -> pl.Expr:
+    """`compute_consensus_for_liquid_alpha`'s switch: Previous, or Auto with BondsPenalty exactly 65535."""
+    mode = pl.col("liquid_alpha_consensus_mode")
+    return ((mode == CONSENSUS_MODES.index("previous"))
+            | ((mode == CONSENSUS_MODES.index("auto")) & (pl.col("bonds_penalty") == U16_MAX)))
 
 
 def neuron_frame(neurons: pl.DataFrame, params: pl.DataFrame) -> pl.LazyFrame:
     """One row per (epoch, uid) in `nid` order, with its epoch's parameters."""
     nr = neurons.lazy().join(params.lazy(), on="eid", how="left", maintain_order="left")
+    stored_previous = pl.col("previous_consensus").is_not_null().any().over("eid")
     return nr.with_columns(
         pl.col("uid").cast(pl.Int64),
         pl.col("last_update").cast(pl.Int64),
         pl.col("block_at_registration").cast(pl.Int64),
         is_owner=(pl.col("uid").cast(pl.Int64) == pl.col("owner_uid")).fill_null(False),
+        # §2.5.5: c_i where the mask applies, else "never" (no entry has R_j above it).
+        commit_block=pl.when(pl.col("commit_reveal_enabled"))
+        .then(pl.col("commit_block").cast(pl.Int64)).fill_null(MAX_BLOCK),
+        # The stored previous consensus as I32F32 (0 past the stored vector's end), and which vector
+        # liquid alpha reads: LIQUID_CURRENT when nothing is stored (the chain falls back to C).
+        previous_consensus_bits=u16_proportion_bits("previous_consensus").fill_null(0),
+        liquid_consensus_source=pl.when(~stored_previous).then(LIQUID_CURRENT)
+        .when(pl.col("liquid_reads_max")).then(LIQUID_MAX)
+        .when(pl.col("liquid_reads_previous")).then(LIQUID_PREVIOUS)
+        .otherwise(LIQUID_CURRENT).cast(pl.Int8),
     )
+
+
+# `liquid_consensus_source`: the consensus vector liquid alpha reads for a neuron's epoch.
+LIQUID_CURRENT, LIQUID_PREVIOUS, LIQUID_MAX = 0, 1, 2
+# A block no registration reaches: the commit-reveal mask's "no unexpired commit".
+MAX_BLOCK = (1 << 63) - 1
 
 
 # ---------------------------------------------------------------- §2.1 – §2.4 per-neuron vectors
@@ -385,12 +417,16 @@ def median_stake(nr: pl.LazyFrame) -> pl.LazyFrame:
 
 def normalized_weights(weights: Edges, nr: ChunkNeurons) -> Edges:
     """§2.5: raw u16 rows, masked (rows of validators without P'; the diagonal except (o, o); outdated
-    entries LU_i ≤ R_j), then row-normalised ⌊v·2^32/Σv⌋. An all-zero row keeps its explicit zeros."""
+    entries LU_i ≤ R_j; with commit-reveal, entries c_i < R_j of a validator whose earliest unexpired
+    commit c_i predates j's registration), then row-normalised ⌊v·2^32/Σv⌋. An all-zero row keeps its
+    explicit zeros."""
     vid, mid = weights.vid, weights.mid
+    registered = nr["block_at_registration"][mid]
     keep = (
         nr["permit_mask"][vid]
         & ((vid != mid) | nr["is_owner"][vid])
-        & (nr["last_update"][vid] > nr["block_at_registration"][mid])
+        & (nr["last_update"][vid] > registered)
+        & (nr["commit_block"][vid] >= registered)
     )
     w = weights.select(keep)
     row_sum = _sum_by_sorted(w.vid, w.value, nr.height)
@@ -412,6 +448,18 @@ def consensus(w: Edges, nr: ChunkNeurons) -> np.ndarray:
     consensus_bits = np.zeros(nr.height, dtype=np.int64)
     consensus_bits[: len(c)] = c
     return consensus_bits
+
+
+def liquid_alpha_consensus(consensus_bits: np.ndarray, nr: ChunkNeurons) -> np.ndarray:
+    """The consensus vector liquid alpha's sigmoid reads (`compute_consensus_for_liquid_alpha`): C itself,
+    the stored previous consensus P (u16 ⊘ 65535, 0 past its end), or max(C, P), per the epoch's mode.
+    Only the sigmoid reads it: the liquid-alpha gate, clipping, trust, W^B and dividends keep C."""
+    source = nr["liquid_consensus_source"]
+    if not source.any():
+        return consensus_bits
+    previous = nr["previous_consensus_bits"]
+    return np.where(source == LIQUID_PREVIOUS, previous,
+                    np.where(source == LIQUID_MAX, np.maximum(consensus_bits, previous), consensus_bits))
 
 
 # ---------------------------------------------------------------- §2.7 clipping, trust, incentive
@@ -496,7 +544,7 @@ def yuma3_bonds_and_dividends(wb: Edges, old: Edges, nr: ChunkNeurons) -> tuple[
     wl, ol = wb.select(liquid[wb.vid]), old.select(liquid[old.vid])
     b = _lookup(ol, wl, size)
     alpha = np_liquid_alpha(
-        wl.value, b, nr["consensus_bits"][wl.mid], nr["steepness_bits"][wl.vid],
+        wl.value, b, liquid_alpha_consensus(nr["consensus_bits"], nr)[wl.mid], nr["steepness_bits"][wl.vid],
         nr["alpha_low_bits"][wl.vid], nr["alpha_high_bits"][wl.vid])
     liquid_ema = wl.with_value(np.minimum(
         np_fx_mul(b, ONE - alpha) + np.maximum(np_fx_mul(alpha, wl.value), 0), ONE))
@@ -648,7 +696,9 @@ def dense_edge_steps(grid: Grid, nr: ChunkNeurons, weights: Edges, bonds: Edges,
     # §2.5 weights: masked, then row-normalised (masked entries are absent: 0, not present).
     # (Masks multiply: np.where is several times slower than a product with a bool array.)
     raw, scattered = grid.scatter(weights)
-    present = (row(nr["last_update"]) > col(nr["block_at_registration"])) & row(nr["permit_mask"])
+    registered = col(nr["block_at_registration"])
+    present = (row(nr["last_update"]) > registered) & row(nr["permit_mask"])
+    present &= row(nr["commit_block"]) >= registered  # §2.5.5 (c_i is "never" without commit-reveal)
     present &= (grid.rows[:, None] != grid.cols[None, :]) | row(nr["is_owner"])
     if scattered is not None:
         present &= scattered
@@ -769,7 +819,7 @@ def dense_yuma3(grid: Grid, nr: ChunkNeurons, part, wb: np.ndarray, wb_present: 
         w_l, b_l = wb[some], old[some]
         per_epoch_param = {name: per_epoch(nr[name])[part][some][:, :1, None]
                            for name in ("steepness_bits", "alpha_low_bits", "alpha_high_bits")}
-        alpha = np_liquid_alpha(w_l, b_l, grid.by_col(consensus_bits)[part][some],
+        alpha = np_liquid_alpha(w_l, b_l, grid.by_col(liquid_alpha_consensus(consensus_bits, nr))[part][some],
                                 per_epoch_param["steepness_bits"], per_epoch_param["alpha_low_bits"],
                                 per_epoch_param["alpha_high_bits"])
         ema[some] = np.minimum(np_fx_mul(b_l, ONE - alpha) + np.maximum(np_fx_mul(alpha, w_l), 0), ONE) \

@@ -60,9 +60,9 @@ def validate_inputs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.Dat
     Rejects (ConsensusInputError, a SchemaError): missing columns, wrong types, nulls, duplicate keys
     (a duplicate epoch, uid or edge); an epoch without neurons; neurons, weights or bonds of an epoch
     that has no epoch row; uids that are not exactly 0..n−1; an edge whose validator or miner uid is
-    ≥ n; an owner uid ≥ n; alpha_low > alpha_high; bonds_moving_avg > 10^6; a block ≥ 2^39 (the epoch
-    key is packed into one Int64); an emission, last_mechanism_step_block, last_update or
-    block_at_registration ≥ 2^63; activity_cutoff_factor_milli > 2^40; an epoch whose total stake
+    ≥ n; an owner uid ≥ n; an epoch with the Null epoch consensus; alpha_low > alpha_high; bonds_moving_avg > 10^6; a block ≥ 2^39 (the epoch
+    key is packed into one Int64); an emission, last_mechanism_step_block, last_update,
+    block_at_registration or commit_block ≥ 2^63; activity_cutoff_factor_milli > 2^40; an epoch whose total stake
     reaches 2^63 rao; a validator's weight row whose consecutive rows are not in ascending miner_uid
     order.
     """
@@ -105,6 +105,10 @@ def _check_epoch_parameters(epochs: pl.DataFrame) -> None:
          "last_mechanism_step_block {last_mechanism_step_block} is not below 2^63"),
         (pl.col("activity_cutoff_factor_milli") > MAX_ACTIVITY_CUTOFF_FACTOR_MILLI,
          "activity_cutoff_factor_milli {activity_cutoff_factor_milli} is out of range (at most 2^40)"),
+        # The Null epoch consensus (SubnetEpochConsensus = Null) is not in the subtensor source this
+        # engine follows (README "Epoch variants"): refused rather than recomputed as Yuma.
+        (pl.col("epoch_consensus") == 1,
+         "epoch_consensus 1 (Null) is not supported: the engine recomputes Yuma epochs only"),
     ]
     flags = epochs.select([condition.any().alias(str(k)) for k, (condition, _) in enumerate(checks)]).row(0)
     for (condition, problem), failed in zip(checks, flags, strict=True):
@@ -180,7 +184,7 @@ def _check_owner(params: pl.DataFrame, nr: pl.DataFrame) -> None:
 
 
 def _check_total_stake(nr: pl.DataFrame) -> None:
-    for col in ("last_update", "block_at_registration"):
+    for col in ("last_update", "block_at_registration", "commit_block"):
         bad = _first(nr.filter(pl.col(col) > MAX_INT64))
         if bad:
             _fail("epoch_neurons", bad, f"{col} {bad[col]} is not below 2^63", ("uid",))
