@@ -482,7 +482,7 @@ def test_files_are_written_atomically(tmp_path):
 # ---------------------------------------------------------------- the dense and the sparse edge paths
 
 @pytest.mark.parametrize("path", ["dense", "sparse"])
-@pytest.mark.parametrize("mode", ["classic", "yuma3", "yuma3_liquid"])
+@pytest.mark.parametrize("mode", ["classic", "yuma3", "yuma3_liquid", "yuma3_liquid_today"])
 def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path, mode):
     """Both edge paths are forced on the random epochs of test_consensus_properties (absent entries,
     explicit zeros, masks, every bonds penalty and κ): each must equal the literal reference. Dense runs
@@ -499,7 +499,9 @@ def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path,
     monkeypatch.setattr(epoch_module, "dense_edge_steps", counted)
     monkeypatch.setattr(epoch_module, "DENSE_MIN_FILL", 0.0 if path == "dense" else 2.0)
     rng = np.random.default_rng(31 + len(mode))
-    cases = [random_epoch(rng, netuid, yuma3=mode != "classic", liquid=mode == "yuma3_liquid")
+    today = mode.endswith("_today")  # the rules after spec 425 too: CR mask, each consensus mode
+    cases = [random_epoch(rng, netuid, yuma3=mode != "classic", liquid=mode.startswith("yuma3_liquid"),
+                          consensus_mode=netuid % 4 if today else None)
              for netuid in range(40)]
     by_n: dict[int, list] = {}
     for case in cases:

@@ -18,7 +18,11 @@ from consensus_cases import EpochCase, Neuron, run_engine, run_reference
 U16 = 65535
 
 
-def random_epoch(rng: np.random.Generator, netuid: int, *, yuma3: bool, liquid: bool) -> EpochCase:
+def random_epoch(rng: np.random.Generator, netuid: int, *, yuma3: bool, liquid: bool,
+                 consensus_mode: int | None = None) -> EpochCase:
+    """A random epoch; with `consensus_mode` (a CONSENSUS_MODES code) also the rules after spec 425:
+    liquid alpha's mode, a stored previous consensus (none, shorter or as long as n, gaps read 0) and
+    commit-reveal with commit blocks around the registrations (c_i = R_j is not masked)."""
     n = int(rng.integers(1, 41))
     tempo = int(rng.choice([1, 10, 100, 360]))
     block = int(rng.integers(2_000, 20_000))
@@ -68,6 +72,17 @@ def random_epoch(rng: np.random.Generator, netuid: int, *, yuma3: bool, liquid: 
         "tao_weight": [0, 971718665099567868, 2**64 - 1][int(rng.integers(0, 3))],  # no float detour
         "emission": int(rng.choice([10**9, int(rng.integers(0, 2**50))])),
     }
+    if consensus_mode is not None:
+        params["liquid_alpha_consensus_mode"] = consensus_mode
+        params["commit_reveal_enabled"] = bool(rng.random() < 0.7)
+        stored = int(rng.choice([0, n, int(rng.integers(0, n + 1))]))
+        registrations = [nd.block_at_registration for nd in neurons]
+        for uid, nd in enumerate(neurons):
+            if uid < stored:
+                nd.previous_consensus = None if rng.random() < 0.1 else int(rng.integers(0, U16 + 1))
+            if rng.random() < 0.5:
+                nd.commit_block = int(rng.choice(registrations)) + int(rng.integers(-1, 2))
+                nd.commit_block = max(nd.commit_block, 0)
     return EpochCase(block=block, neurons=neurons, weights=weights, bonds=bonds, params=params,
                      netuid=netuid, mechid=int(rng.integers(0, 2)))
 
@@ -130,6 +145,17 @@ def test_random_epochs_engine_equals_reference(mode, seed):
     rng = np.random.default_rng(1000 * seed + len(mode))
     cases = [random_epoch(rng, netuid, yuma3=mode != "classic", liquid=mode == "yuma3_liquid")
              for netuid in range(12)]
+    check_batch(cases)
+
+
+@pytest.mark.parametrize("consensus_mode", range(4), ids=["current", "previous", "auto", "max"])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_epochs_with_todays_rules_engine_equals_reference(consensus_mode, seed):
+    """Liquid alpha's consensus mode, the stored previous consensus and the commit-reveal mask on
+    random classic, Yuma3 and liquid epochs in one batch: engine = reference on every column."""
+    rng = np.random.default_rng(500 + 10 * seed + consensus_mode)
+    cases = [random_epoch(rng, netuid, yuma3=netuid % 3 > 0, liquid=netuid % 3 == 2, consensus_mode=consensus_mode)
+             for netuid in range(15)]
     check_batch(cases)
 
 
