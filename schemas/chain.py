@@ -71,13 +71,15 @@ SUBNETS = register(Table(
         _f("pending_epoch_at", pa.uint64(), True),              # PendingEpochAt (0: none pending)
         _f("max_epochs_per_block", pa.uint64(), True),          # MaxEpochsPerBlock (global)
         _f("blocks_since_last_step", pa.uint64(), True),        # BlocksSinceLastStep
+        _f("epoch_consensus", pa.string(), True),               # SubnetEpochConsensus variant name (Yuma, Null)
     ]),
+    optional={"epoch_consensus": None},  # added after the first warehouses were written
 ))
 
 #: The settings columns above, in order (every reader of a subnet fills them, null when unknown).
 SUBNET_SETTINGS_COLUMNS = ("liquid_alpha_consensus_mode", "bonds_reset_enabled", "mechanism_emission_split",
                            "commit_reveal_version", "reveal_period_epochs", "subnet_epoch_index", "last_epoch_block",
-                           "pending_epoch_at", "max_epochs_per_block", "blocks_since_last_step")
+                           "pending_epoch_at", "max_epochs_per_block", "blocks_since_last_step", "epoch_consensus")
 
 NEURONS = register(Table(
     name="neurons",
@@ -102,7 +104,11 @@ NEURONS = register(Table(
         _f("axon_ip", pa.string(), True),
         _f("axon_port", pa.uint16(), True),
         _f("axon_protocol", pa.uint8(), True),
+        # The block of the uid's earliest unexpired weight commit (the commit-reveal mask's c_i, yuma_spec
+        # §2.5.5), null if it has none or the runtime keeps no commit storage yuma-flow reads.
+        _f("commit_block", pa.uint64(), True),
     ]),
+    optional={"commit_block": None},  # added after the first warehouses were written
 ))
 
 WEIGHTS = register(Table(

@@ -18,6 +18,27 @@ CONSENSUS_MODES = ("current", "previous", "auto", "max")
 # `epochs.epoch_consensus`: the chain's `SubnetEpochConsensus` (EpochConsensus: 0 Yuma, 1 Null).
 EPOCH_CONSENSUS = ("yuma", "null")
 
+
+def consensus_mode_code(variant: str | None) -> int:
+    """The `liquid_alpha_consensus_mode` code of a ConsensusMode variant name as the chain stores it
+    ("Current", "Previous", "Auto", "Max"); None (a runtime before the item) behaved as Current."""
+    return _code(variant, CONSENSUS_MODES, "LiquidAlphaConsensusMode", default=0)
+
+
+def epoch_consensus_code(variant: str | None) -> int:
+    """The `epoch_consensus` code of an EpochConsensus variant name; None (before the item) was Yuma."""
+    return _code(variant, EPOCH_CONSENSUS, "SubnetEpochConsensus", default=0)
+
+
+def _code(variant: str | None, names: tuple[str, ...], item: str, default: int) -> int:
+    if variant is None:
+        return default
+    try:
+        return names.index(variant.lower())
+    except ValueError:
+        raise ValueError(f"{item} {variant!r} is a variant this engine does not know (known: "
+                         f"{', '.join(n.capitalize() for n in names)}): its epoch rules are not implemented") from None
+
 _key_fields = [
     pa.field("netuid", pa.uint16(), nullable=False),
     pa.field("mechid", pa.uint8(), nullable=False),

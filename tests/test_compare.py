@@ -233,7 +233,7 @@ def neurons_at(netuid: int, block: int, hotkeys: list[str], incentive: list[int]
         "total_stake": [1] * n, "emission": [1_000 * i for i in incentive], "consensus": [0] * n,
         "incentive": incentive, "dividends": [0] * n, "validator_trust": [0] * n, "active": [True] * n,
         "validator_permit": [False] * n, "last_update": [block] * n, "block_at_registration": [1] * n,
-        "axon_ip": [None] * n, "axon_port": [None] * n, "axon_protocol": [None] * n,
+        "axon_ip": [None] * n, "axon_port": [None] * n, "axon_protocol": [None] * n, "commit_block": [None] * n,
     }).cast(NEURONS.polars_schema())
 
 

@@ -45,6 +45,7 @@ def neurons(block: int, outputs: dict[str, list[int]] | None) -> pl.DataFrame:
         "dividends": out.get("dividends", zeros), "validator_trust": out.get("validator_trust", zeros),
         "active": [True] * 5, "validator_permit": [True] * 3 + [False] * 2, "last_update": [1] * 5,
         "block_at_registration": zeros, "axon_ip": None, "axon_port": None, "axon_protocol": None,
+        "commit_block": None,
     }, schema=NEURONS.polars_schema())
 
 

@@ -27,7 +27,7 @@ def neurons(netuid: int, block: int, n: int = 8, stake: int = 10**9) -> pl.DataF
         "consensus": [u * 100 for u in range(n)], "incentive": [65535] * n, "dividends": [0] * n,
         "validator_trust": [1] * n, "active": [True] * n, "validator_permit": [u < 2 for u in range(n)],
         "last_update": [block - 1] * n, "block_at_registration": [10] * n,
-        "axon_ip": ["127.0.0.1"] * n, "axon_port": [8091] * n, "axon_protocol": [4] * n,
+        "axon_ip": ["127.0.0.1"] * n, "axon_port": [8091] * n, "axon_protocol": [4] * n, "commit_block": [None] * n,
     }).cast(NEURONS.polars_schema())
 
 
@@ -99,7 +99,7 @@ NEURONS_DUCKDB_TYPES = [
     ("emission", "UBIGINT"), ("consensus", "USMALLINT"), ("incentive", "USMALLINT"),
     ("dividends", "USMALLINT"), ("validator_trust", "USMALLINT"), ("active", "BOOLEAN"),
     ("validator_permit", "BOOLEAN"), ("last_update", "UBIGINT"), ("block_at_registration", "UBIGINT"),
-    ("axon_ip", "VARCHAR"), ("axon_port", "USMALLINT"), ("axon_protocol", "UTINYINT"),
+    ("axon_ip", "VARCHAR"), ("axon_port", "USMALLINT"), ("axon_protocol", "UTINYINT"), ("commit_block", "UBIGINT"),
 ]
 
 

@@ -87,6 +87,7 @@ SUBNET_STORAGE: dict[str, Needs] = {
     "pending_epoch_at": storage("PendingEpochAt"),
     "max_epochs_per_block": storage("MaxEpochsPerBlock"),
     "blocks_since_last_step": storage("BlocksSinceLastStep"),
+    "epoch_consensus": storage("SubnetEpochConsensus", ANY),
 }
 
 #: What a pre-metagraph runtime (spec 218) reads from storage instead of the metagraph.

@@ -90,7 +90,7 @@ def _blake2_256(data: bytes) -> bytes:
 
 def _settings_value(column: str, value):
     """A settings storage value as the subnets column holds it (enums by variant name)."""
-    if column == "liquid_alpha_consensus_mode" and value is not None:
+    if column in ("liquid_alpha_consensus_mode", "epoch_consensus") and value is not None:
         if isinstance(value, dict):
             (value,) = value.keys()
         return str(value)
@@ -468,6 +468,9 @@ class SubstrateChain:
         data["axon_ip"] = [axon_ip(a["ip"], a["ip_type"]) for a in axons]
         data["axon_port"] = [a["port"] if a["ip"] else None for a in axons]
         data["axon_protocol"] = [a["protocol"] if a["ip"] else None for a in axons]
+        # Not read from a node yet (README "Epoch variants"): the commit storage's tuple layouts changed
+        # with the epoch-keyed schedule and no runtime here holds epoch-keyed commits to check them on.
+        data["commit_block"] = [None] * n
         return pl.DataFrame(data, schema=tables.NEURONS.polars_schema())
 
     def _tao_weight_params(self, pinned: Pinned, netuid: int) -> list:

@@ -32,7 +32,9 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     (per edge and mechanism). Rows out: `epochs` (one per netuid, mechid, P + 1), `epoch_neurons`,
     `epoch_weights`, `epoch_bonds`, keyed by that epoch. The epoch emission is the subnet's pending
     alpha emission at P, split evenly over mechanisms with the remainder on mechanism 0 (§5.3 with no
-    split set); the block's own injection at P + 1 is not in any snapshot, so emissions are a lower
+    split set). The rules after spec 425 come from the same snapshot: liquid alpha's consensus mode and
+    the Consensus stored at P (its "previous"), commit-reveal and each uid's unexpired commit block; a
+    Null-consensus epoch is left out (no Yuma runs); the block's own injection at P + 1 is not in any snapshot, so emissions are a lower
     bound for real chains (exact for the simulated subnet, which records E itself).
     """
     # A subnet with no registered uid has no epoch to recompute (the engine refuses empty epochs).
@@ -51,6 +53,13 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
                   (pending // m + pl.when(pl.col("mechid") == 0).then(pending % m).otherwise(0)).alias("emission"),
                   pl.col("last_mechanism_step_block").fill_null(0))
               .drop("block").rename({"epoch_block": "block"}))
+    # The rules after spec 425, as the snapshot's own runtime stored them (README "Epoch variants"):
+    # a runtime without an item ran the spec-425 rule (null -> Current, Yuma).
+    epochs = epochs.with_columns(
+        _variant_code(epochs, "liquid_alpha_consensus_mode", contract.CONSENSUS_MODES, contract.consensus_mode_code),
+        _variant_code(epochs, "epoch_consensus", contract.EPOCH_CONSENSUS, contract.epoch_consensus_code))
+    # A Null-consensus epoch runs no Yuma: there is nothing of it this engine can recompute.
+    epochs = epochs.filter(pl.col("epoch_consensus") == contract.EPOCH_CONSENSUS.index("yuma"))
     epochs = epochs.select([pl.col(c).cast(t) for c, t in contract.EPOCHS.polars_schema().items()])
 
     keys = epochs.select("netuid", "mechid", "block")
@@ -61,7 +70,8 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
         return validate_frame(shifted.join(keys, on=["netuid", "mechid", "block"], how="semi")
                               .select(table.columns), table)
 
-    epoch_neurons = (neurons.with_columns(to_epoch.alias("block"))
+    # The Consensus stored at P is the one before the epoch at P + 1: liquid alpha's "previous".
+    epoch_neurons = (neurons.with_columns(to_epoch.alias("block"), pl.col("consensus").alias("previous_consensus"))
                      .join(keys, on=["netuid", "block"])
                      .select(contract.EPOCH_NEURONS.columns))
     return {
@@ -71,6 +81,17 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
                                  contract.EPOCH_WEIGHTS),
         "bonds": per_mechanism(bonds, contract.EPOCH_BONDS),
     }
+
+
+def _variant_code(frame: pl.DataFrame, column: str, names: tuple[str, ...], code_of) -> pl.Expr:
+    """An enum variant name column as its code (null: the item's historical value, code 0). A variant this
+    engine does not know is refused by name (`code_of` raises), rather than recomputed under other rules."""
+    code = pl.col(column).str.to_lowercase().replace_strict(
+        {name: k for k, name in enumerate(names)}, default=None, return_dtype=pl.UInt8)
+    unknown = frame.filter(pl.col(column).is_not_null() & code.is_null())
+    if unknown.height:
+        code_of(unknown[column][0])
+    return code.fill_null(0).alias(column)
 
 
 PARITY_COLUMNS = ("active", "validator_permit", "consensus", "incentive", "dividends", "validator_trust",

@@ -67,8 +67,10 @@ import polars as pl
 
 from schemas import chain as tables
 from schemas import consensus as contract
+from schemas.consensus import consensus_mode_code
 from tasks.chain.errors import ChainError
 from tasks.chain.interface import PARTS, Commit, Snapshot, Submission, check_parts
+from tasks.consensus.commit_window import earliest_unexpired_commit_blocks
 from tasks.weights.convert import chain_stored_row
 
 U16_MAX = 65_535
@@ -113,6 +115,8 @@ DEFAULT_HYPERPARAMETERS: dict[str, object] = {
     "commit_reveal_enabled": False,
     "reveal_period_epochs": 1,  # RevealPeriodEpochs: a commit is revealed this many epochs later
     "bonds_reset_enabled": False,
+    # LiquidAlphaConsensusMode, by variant name: Auto is the chain's default for every subnet
+    "liquid_alpha_consensus_mode": "Auto",
     "mechanism_count": 1,
     "alpha_emission_per_block": RAO_PER_ALPHA,  # alpha_out per block, before the owner cut (§5.1)
     "owner_cut": 11_796,  # SubnetOwnerCut, u16 / 65535 (≈ 18 %)
@@ -122,7 +126,7 @@ DEFAULT_GLOBALS: dict[str, int] = {"tao_weight": 971_718_665_099_567_868, "stake
 
 # Per-uid columns the simulation stores; stakes live per hotkey and are joined in at snapshot time.
 _NEURON_SCHEMA = {c: t for c, t in tables.NEURONS.polars_schema().items()
-                  if c not in ("netuid", "block", "alpha_stake", "tao_stake", "total_stake")}
+                  if c not in ("netuid", "block", "alpha_stake", "tao_stake", "total_stake", "commit_block")}
 _WEIGHT_SCHEMA = {"mechid": pl.UInt8, "validator_uid": pl.UInt16, "miner_uid": pl.UInt16, "weight": pl.UInt16}
 _BOND_SCHEMA = {"mechid": pl.UInt8, "validator_uid": pl.UInt16, "miner_uid": pl.UInt16, "bond": pl.UInt16}
 _ALPHA_SCHEMA = {"hotkey": pl.String, "alpha_stake": pl.UInt64}
@@ -487,10 +491,14 @@ class SimChain:
                                         "last_mechanism_step_block")},
             "owner_uid": subnet.owner_uid(), "stake_threshold": world.globals["stake_threshold"],
             "tao_weight": world.globals["tao_weight"], "emission": subnet.pending_emission(block - 1),
+            "commit_reveal_enabled": p["commit_reveal_enabled"],
+            "liquid_alpha_consensus_mode": consensus_mode_code(p["liquid_alpha_consensus_mode"]),
         }], schema=contract.EPOCHS.polars_schema())
         stakes = self._stakes(world, subnet)
+        # The stored Consensus (the last epoch's) is what liquid alpha's previous mode reads.
         neurons = stakes.select(*[pl.lit(v).alias(k) for k, v in key.items()], "uid", "alpha_stake", "tao_stake",
-                                "last_update", "block_at_registration", "validator_permit")
+                                "last_update", "block_at_registration", "validator_permit",
+                                pl.col("consensus").alias("previous_consensus"), "commit_block")
         weights = subnet.weights.sort("validator_uid", "miner_uid").select(
             *[pl.lit(v).alias(k) for k, v in key.items() if k != "mechid"], "mechid", "validator_uid", "miner_uid",
             "weight")
@@ -544,9 +552,15 @@ class SimChain:
     @staticmethod
     def _stakes(world: WorldState, subnet: SubnetState) -> pl.DataFrame:
         """The subnet's neurons with alpha_stake, tao_stake and total_stake = α + τ·TaoWeight/(2^64−1)
-        (rao, floored, as the node-backed client computes it)."""
+        (rao, floored, as the node-backed client computes it), and each uid's unexpired commit block."""
         tao_weight = int(world.globals["tao_weight"])
+        p = subnet.params
+        commit_blocks = earliest_unexpired_commit_blocks(
+            {}, [(c["commit_epoch"], c["hotkey"], c["commit_block"]) for c in p.get("commits") or []],
+            int(p.get("subnet_epoch_index", 0)) + 1, int(p.get("reveal_period_epochs", 1)))
         return (subnet.neurons
+                .with_columns(pl.col("hotkey").replace_strict(commit_blocks, default=None, return_dtype=pl.UInt64)
+                              .alias("commit_block"))
                 .join(subnet.alpha_stakes, on="hotkey", how="left", maintain_order="left")
                 .join(world.tao_stakes, on="hotkey", how="left", maintain_order="left")
                 .with_columns(pl.col("alpha_stake").fill_null(0), pl.col("tao_stake").fill_null(0))
@@ -579,7 +593,7 @@ class SimChain:
                        blocks_since_last_step=block - int(p["last_epoch_block"]), pending_epoch_at=0,
                        commit_reveal_version=SIM_COMMIT_REVEAL_VERSION, mechanism_emission_split=[],
                        reveal_period_epochs=int(p.get("reveal_period_epochs", 1)),
-                       bonds_reset_enabled=bool(p.get("bonds_reset_enabled", False)))
+                       bonds_reset_enabled=bool(p.get("bonds_reset_enabled", False)), epoch_consensus="Yuma")
             out["subnets"] = pl.DataFrame([row], schema=tables.SUBNETS.polars_schema())
         if "neurons" in parts:
             out["neurons"] = self._stakes(world, subnet).select(
@@ -833,6 +847,8 @@ class SimChain:
                 return
             if name not in DEFAULT_HYPERPARAMETERS:
                 raise ValueError(f"unknown hyperparameter {name!r}; known: {', '.join(DEFAULT_HYPERPARAMETERS)}")
+            if name == "liquid_alpha_consensus_mode":  # a ConsensusMode variant name, as the chain stores it
+                value = contract.CONSENSUS_MODES[consensus_mode_code(value)].capitalize()
             if name == "mechanism_count" and value != 1:
                 raise ValueError(f"mechanism_count {value}: the simulation runs one mechanism per subnet")
             subnet = self._subnet(netuid)
