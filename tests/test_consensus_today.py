@@ -187,3 +187,86 @@ def test_files_written_before_the_new_columns_mean_what_they_meant():
     assert old.neurons.equals(new.neurons) and old.bonds.equals(new.bonds)
     with pytest.raises(ConsensusInputError, match="liquid_alpha_consensus_mode.*out of range"):
         run_epochs(epochs.with_columns(liquid_alpha_consensus_mode=pl.lit(4, pl.UInt8)), neurons, weights, bonds)
+
+
+# ---------------------------------------------------------------- a replay across a rule change
+
+def _snapshot_frames(block: int, mode: str | None, cr: bool, commit_blocks: list[int | None]):
+    """A warehouse snapshot (subnets, neurons, weights, bonds) at `block` of a Yuma3 + liquid-alpha subnet,
+    as the runtime in force stored it: `mode` None is a runtime before LiquidAlphaConsensusMode."""
+    from schemas.chain import BONDS, NEURONS, SUBNETS, WEIGHTS
+
+    n = 5
+    subnets = pl.DataFrame([{
+        "netuid": 7, "block": block, "subnetwork_n": n, "tempo": 100, "owner_uid": None, "kappa": 32767,
+        "bonds_penalty": 65535, "bonds_moving_avg": 900_000, "yuma3_enabled": True, "liquid_alpha_enabled": True,
+        "alpha_low": 6553, "alpha_high": 58982, "alpha_sigmoid_steepness": 1000, "activity_cutoff": 5000,
+        "activity_cutoff_factor_milli": 13889, "max_allowed_validators": 64, "max_allowed_uids": 256,
+        "min_allowed_weights": 1, "max_weight_limit": 65535, "weights_version": 0, "weights_rate_limit": 0,
+        "immunity_period": 0, "commit_reveal_enabled": cr, "last_mechanism_step_block": block - 100,
+        "mechanism_count": 1, "tao_weight": 0, "stake_threshold": 0, "pending_emission": 10**9,
+        "liquid_alpha_consensus_mode": mode, "epoch_consensus": None if mode is None else "Yuma",
+    }], schema=SUBNETS.polars_schema())
+    neurons = pl.DataFrame({
+        "netuid": 7, "block": block, "uid": range(n), "hotkey": [f"h{u}" for u in range(n)],
+        "coldkey": [f"c{u}" for u in range(n)], "alpha_stake": [10**12, 3 * 10**12, 0, 0, 0], "tao_stake": [0] * n,
+        "total_stake": [10**12, 3 * 10**12, 0, 0, 0], "emission": [0] * n,
+        "consensus": [0, 0, 60000, 100, 30000], "incentive": [0] * n, "dividends": [0] * n,
+        "validator_trust": [0] * n, "active": [True] * n, "validator_permit": [True, True, False, False, False],
+        "last_update": [block - 10] * n, "block_at_registration": [0, 0, 0, 0, block - 20],
+        "axon_ip": None, "axon_port": None, "axon_protocol": None, "commit_block": commit_blocks,
+    }, schema=NEURONS.polars_schema())
+    rows = [(0, 2, 65535), (0, 3, 20000), (0, 4, 5000), (1, 2, 30000), (1, 3, 65535), (1, 4, 1000)]
+    weights = pl.DataFrame([(7, 0, block, v, m, w) for v, m, w in rows], orient="row", schema=WEIGHTS.polars_schema())
+    bond_rows = [(0, 2, 30000), (0, 3, 1000), (1, 3, 40000), (1, 4, 500)]
+    bonds = pl.DataFrame([(7, 0, block, v, m, b) for v, m, b in bond_rows], orient="row",
+                         schema=BONDS.polars_schema())
+    return subnets, neurons, weights, bonds
+
+
+def test_a_replay_across_a_rule_change_applies_each_blocks_rules():
+    """Block 1000 is before the upgrade (no consensus-mode item, no commit storage read: spec-425 rules);
+    block 5000 after it (Auto with BondsPenalty 65535 -> the stored consensus; commit-reveal with validator
+    1's commit older than uid 4's registration). One batch of both: each side equals the reference run
+    with its own rules, and the later side differs from what the old rules would give."""
+    from tasks.consensus import run_epochs
+    from tasks.consensus.inputs import epoch_inputs_from_snapshots
+
+    before = _snapshot_frames(1000, None, False, [None] * 5)
+    after = _snapshot_frames(5000, "Auto", True, [None, 4970, None, None, None])
+    inputs = epoch_inputs_from_snapshots(*(pl.concat([a, b]) for a, b in zip(before, after, strict=True)))
+    epochs = inputs["epochs"].sort("block")
+    assert epochs["liquid_alpha_consensus_mode"].to_list() == [0, 2]
+    assert epochs["commit_reveal_enabled"].to_list() == [False, True]
+    assert inputs["neurons"].filter(pl.col("block") == 5001)["previous_consensus"].to_list() == [0, 0, 60000, 100,
+                                                                                                  30000]
+    got = run_epochs(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
+    want_neurons, want_bonds = ref.run_frames(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
+    assert got.neurons.sort("block", "uid").equals(want_neurons.sort("block", "uid"))
+    assert got.bonds.sort("block", "validator_uid", "miner_uid").equals(
+        want_bonds.sort("block", "validator_uid", "miner_uid"))
+
+    old_rules = inputs["epochs"].with_columns(liquid_alpha_consensus_mode=pl.lit(0, pl.UInt8),
+                                              commit_reveal_enabled=pl.lit(False))
+    under_old = run_epochs(old_rules, inputs["neurons"], inputs["weights"], inputs["bonds"])
+    late = pl.col("block") == 5001
+    assert under_old.neurons.filter(~late).equals(got.neurons.filter(~late))
+    assert not under_old.neurons.filter(late).equals(got.neurons.filter(late))
+    assert got.neurons.filter(late)["incentive"][4] == 0  # masked: uid 4 registered after validator 1's commit
+    assert under_old.neurons.filter(late)["incentive"][4] > 0
+
+
+def test_an_unknown_consensus_mode_is_refused_by_name():
+    from tasks.consensus.inputs import epoch_inputs_from_snapshots
+
+    frames = _snapshot_frames(1000, "Median", False, [None] * 5)
+    with pytest.raises(ValueError, match="LiquidAlphaConsensusMode 'Median' is a variant this engine does not know"):
+        epoch_inputs_from_snapshots(*frames)
+
+
+def test_a_null_consensus_epoch_is_left_out_of_the_replay():
+    from tasks.consensus.inputs import epoch_inputs_from_snapshots
+
+    subnets, neurons, weights, bonds = _snapshot_frames(1000, "Auto", False, [None] * 5)
+    inputs = epoch_inputs_from_snapshots(subnets.with_columns(epoch_consensus=pl.lit("Null")), neurons, weights, bonds)
+    assert inputs["epochs"].height == 0
