@@ -738,7 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--variant", action="append", metavar="NAME:KEY=VALUE,…",
                    help="a variant (repeatable): yuma3_enabled, liquid_alpha_enabled, alpha_low, alpha_high, "
-                        "alpha_sigmoid_steepness, bonds_penalty, kappa, bonds_moving_avg")
+                        "alpha_sigmoid_steepness, bonds_penalty, kappa, bonds_moving_avg, "
+                        "liquid_alpha_consensus_mode (current|previous|auto|max), commit_reveal_enabled; or a "
+                        "named variant alone: consensus_current, consensus_previous, consensus_auto, "
+                        "consensus_max, classic")
     p.add_argument("--scenario", metavar="NAME", help="a built-in synthetic scenario")
     p.add_argument("--epochs", type=_positive, metavar="N", help="epochs of the scenario")
     p.add_argument("--netuid", type=int, metavar="N", help="recompute this subnet's history from the warehouse")

@@ -45,9 +45,13 @@ OUR_HOTKEY_URI = "//Alice"  # the default scenario's uid 0 (tasks/simnet/scenari
 TASK = "forecast"  # the task plug-in our validator runs (entry points yumaflow.tasks)
 MODEL_NAME = "demo-forecaster"
 # The simulated subnet runs Yuma3 without liquid alpha (tasks/simnet/chain.py); the variants ask what classic
-# Yuma, liquid alpha and a higher κ would have paid over the same epochs.
+# Yuma, liquid alpha (reading the current consensus, and, as a subnet's default Auto does at BondsPenalty
+# 65535, the previous epoch's) and a higher κ would have paid over the same epochs.
 VARIANTS = ["classic:yuma3_enabled=false",
-            "liquid_alpha:liquid_alpha_enabled=true,alpha_low=45875,alpha_high=58982",
+            "liquid_alpha:liquid_alpha_enabled=true,alpha_low=45875,alpha_high=58982,"
+            "liquid_alpha_consensus_mode=current",
+            "liquid_alpha_previous:liquid_alpha_enabled=true,alpha_low=45875,alpha_high=58982,"
+            "liquid_alpha_consensus_mode=previous",
             "kappa_0.6:kappa=39321"]
 HISTORY_TEMPOS = 5  # tempos of the scenario's past backfilled on a first run, so the report has history
 

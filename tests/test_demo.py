@@ -116,7 +116,7 @@ def test_whatif_variants_and_the_champion(demo):
 
     wh, out = demo["wh"], demo["out"]
     variants = set(wh.read("epoch_results")["variant"].unique())
-    assert {"chain", "baseline", "classic", "liquid_alpha", "kappa_0.6"} <= variants
+    assert {"chain", "baseline", "classic", "liquid_alpha", "liquid_alpha_previous", "kappa_0.6"} <= variants
     client = MlflowClient(tracking_uri=demo["uri"], registry_uri=demo["uri"])
     versions = {int(v.version) for v in client.search_model_versions("name='demo-forecaster'")}
     assert versions == {1, 2}

@@ -168,3 +168,28 @@ def test_bad_history_is_refused_under_its_own_netuid():
     bad = inputs["weights"].with_columns(pl.lit(99, pl.UInt16).alias("miner_uid")).head(1)
     with pytest.raises(ConsensusInputError, match=r"epoch_weights: at \(netuid=1, .*miner_uid 99 is not a neuron"):
         run_variants({**inputs, "weights": pl.concat([inputs["weights"], bad])}, VARIANTS)
+
+
+def test_consensus_mode_variants_read_the_lanes_own_previous_consensus():
+    """The catalogue's consensus-mode variants: the first epoch has nothing stored (the scenario starts a
+    subnet), so every mode reads the current consensus and all agree; from the second epoch on, `previous`
+    reads the consensus its own lane stored the epoch before, and the lanes part."""
+    from tasks.consensus.scenarios import scenario
+    from tasks.consensus.whatif import VARIANT_CATALOGUE
+
+    s = scenario("kappa_moves_first")
+    variants = [parse_variant(name) for name in ("consensus_current", "consensus_previous", "consensus_max")]
+    assert variants[1] == Variant("consensus_previous", VARIANT_CATALOGUE["consensus_previous"])
+    assert parse_variant("p:liquid_alpha_consensus_mode=previous") == Variant("p", {"liquid_alpha_consensus_mode": 1})
+    out = run_variants(s.inputs, variants).neurons
+    first = out["block"].min()
+
+    def dividends(name, early):
+        rows = out.filter((pl.col("variant") == name) & ((pl.col("block") == first) == early))
+        return rows.sort("block", "uid")["dividends"].to_list()
+
+    assert dividends("consensus_current", True) == dividends("consensus_previous", True) == dividends(
+        "consensus_max", True)
+    assert dividends("consensus_current", False) != dividends("consensus_previous", False)
+    with pytest.raises(VariantError, match="liquid_alpha_consensus_mode = 'median' is not an integer"):
+        parse_variant("x:liquid_alpha_consensus_mode=median")

@@ -10,7 +10,8 @@ runs ONE `run_epochs` batch holding the k-th epoch of every lane. A lane gets a 
 
 Carry rules (what the chain does between two epochs, tasks/simnet/chain.py `_place_neuron`, spec §6):
 a uid re-registered after the previous epoch (block_at_registration ≥ that epoch's block) has its
-permit cleared and its own bond row removed; bonds in a re-registered miner are masked by the
+permit cleared, its own bond row removed and its stored consensus zeroed (`clear_neuron`); every
+other uid's stored consensus is the lane's previous output (liquid alpha's "previous"); bonds in a re-registered miner are masked by the
 engine itself (§2.8). Permits are carried per mechanism (exact for the usual single mechanism).
 """
 
@@ -20,7 +21,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from schemas.consensus import EPOCH_BONDS, EPOCH_NEURONS, EPOCH_RESULT_BONDS, EPOCH_RESULTS, EPOCH_WEIGHTS, EPOCHS
+from schemas.consensus import (
+    CONSENSUS_MODES,
+    EPOCH_BONDS,
+    EPOCH_NEURONS,
+    EPOCH_RESULT_BONDS,
+    EPOCH_RESULTS,
+    EPOCH_WEIGHTS,
+    EPOCHS,
+)
 from tasks.consensus.epoch import run_epochs
 from tasks.consensus.validate import validate_inputs
 
@@ -38,6 +47,9 @@ HYPERPARAMETER_RANGES: dict[str, tuple[int, int] | type] = {
     "bonds_penalty": (0, 65535),  # u16 / 65535
     "kappa": (0, 65535),  # u16 / 65535
     "bonds_moving_avg": (0, 1_000_000),  # fraction of 10^6; above it the EMA rate is negative
+    # the rules after spec 425 (README "Epoch variants")
+    "liquid_alpha_consensus_mode": (0, len(CONSENSUS_MODES) - 1),  # by name: current, previous, auto, max
+    "commit_reveal_enabled": bool,
 }
 
 
@@ -78,9 +90,22 @@ class Variant:
         return epochs.with_columns([pl.lit(v).cast(schema[k]).alias(k) for k, v in self.overrides.items()])
 
 
+# Named variants a user can ask for by name alone (`--variant consensus_previous`): liquid alpha with each
+# consensus mode the chain's LiquidAlphaConsensusMode offers (README "Epoch variants"), and classic Yuma.
+VARIANT_CATALOGUE: dict[str, dict[str, int | bool]] = {
+    **{f"consensus_{mode}": {"yuma3_enabled": True, "liquid_alpha_enabled": True,
+                             "liquid_alpha_consensus_mode": code}
+       for code, mode in enumerate(CONSENSUS_MODES)},
+    "classic": {"yuma3_enabled": False},
+}
+
+
 def parse_variant(text: str) -> Variant:
-    """`NAME:key=value,key=value` (e.g. `classic:yuma3_enabled=false,bonds_penalty=0`) → Variant."""
-    name, _, spec = text.partition(":")
+    """`NAME:key=value,key=value` (e.g. `classic:yuma3_enabled=false,bonds_penalty=0`) → Variant; a bare
+    NAME of VARIANT_CATALOGUE is that variant. liquid_alpha_consensus_mode takes a mode name."""
+    name, colon, spec = text.partition(":")
+    if not colon and name.strip() in VARIANT_CATALOGUE:
+        return Variant(name.strip(), dict(VARIANT_CATALOGUE[name.strip()]))
     overrides: dict[str, int | bool] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, sep, raw = item.partition("=")
@@ -89,6 +114,8 @@ def parse_variant(text: str) -> Variant:
         low = raw.strip().lower()
         if low in ("true", "false"):
             overrides[key.strip()] = low == "true"
+        elif key.strip() == "liquid_alpha_consensus_mode" and low in CONSENSUS_MODES:
+            overrides[key.strip()] = CONSENSUS_MODES.index(low)
         else:
             try:
                 overrides[key.strip()] = int(raw)
@@ -176,7 +203,7 @@ def run_variants(epoch_inputs: dict[str, pl.DataFrame], variants: list[Variant])
         results.append(out.neurons)
         result_bonds.append(out.bonds)
         carried_bonds = out.bonds
-        carried_permits = out.neurons.select("netuid", "mechid", "uid", "validator_permit")
+        carried_permits = out.neurons.select("netuid", "mechid", "uid", "validator_permit", "consensus")
         previous_block = step_epochs.select(pl.col("lane").cast(pl.UInt16).alias("netuid"), "mechid",
                                             pl.col("block").alias("previous_block"))
         # A lane whose subnet has fewer epochs simply has no row at later steps.
@@ -194,7 +221,10 @@ def _carry(step_epochs: pl.DataFrame, step_neurons: pl.DataFrame, carried_bonds:
                .join(carried_permits.rename({"validator_permit": "carried"}), on=[*lane_mech, "uid"], how="left",
                      maintain_order="left")
                .with_columns(pl.when(reregistered).then(False).otherwise(pl.col("carried").fill_null(False))
-                             .alias("validator_permit"))
+                             .alias("validator_permit"),
+                             # the Consensus the lane's previous epoch stored is this one's "previous"
+                             pl.when(reregistered).then(0).otherwise(pl.col("consensus"))
+                             .cast(pl.UInt16).alias("previous_consensus"))
                .select(EPOCH_NEURONS.columns))
     fresh = neurons.select(*lane_mech, pl.col("uid").alias("validator_uid"), "block_at_registration")
     n = neurons.group_by(lane_mech).agg(pl.len().alias("n"))
