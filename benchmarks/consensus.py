@@ -165,7 +165,9 @@ def generate_epochs(
         }
     ).filter(pl.col("bond") > 0)
     frames = {"epochs": epochs, "neurons": neurons, "weights": weights, "bonds": bonds}
-    return {name: frame.cast(INPUT_FILES[f"{name}.parquet"].polars_schema()) for name, frame in frames.items()}
+    # Columns the contract gained later are left out: the engine reads them as their spec-425 defaults.
+    return {name: frame.cast({c: t for c, t in INPUT_FILES[f"{name}.parquet"].polars_schema().items()
+                              if c in frame.columns}) for name, frame in frames.items()}
 
 
 def concat_inputs(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:

@@ -65,7 +65,8 @@ def validate_frame(frame, table: Table, *, where: str | None = None, check_key: 
 
     Raises SchemaError naming the table (and `where`, e.g. a file path), the column and the problem:
     a missing column (an `optional` one is filled with its default), a wrong type (no silent casts: a
-    Float64 stake is an error, not a rounding), nulls in a non-nullable column, a value out of range, or a duplicate key.
+    Float64 stake is an error, not a rounding), nulls in a non-nullable column, a value out of range, or a
+    duplicate key.
     """
     import polars as pl
 

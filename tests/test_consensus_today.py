@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 import reference_yuma as ref
-from consensus_cases import EpochCase, Neuron, frames_for, run_engine, run
+from consensus_cases import EpochCase, Neuron, frames_for, run, run_engine
 
 from tasks.consensus import epoch as engine
 from tasks.consensus.validate import ConsensusInputError, index_batch

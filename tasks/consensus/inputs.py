@@ -34,8 +34,9 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     alpha emission at P, split evenly over mechanisms with the remainder on mechanism 0 (§5.3 with no
     split set). The rules after spec 425 come from the same snapshot: liquid alpha's consensus mode and
     the Consensus stored at P (its "previous"), commit-reveal and each uid's unexpired commit block; a
-    Null-consensus epoch is left out (no Yuma runs); the block's own injection at P + 1 is not in any snapshot, so emissions are a lower
-    bound for real chains (exact for the simulated subnet, which records E itself).
+    Null-consensus epoch is left out (no Yuma runs). The block's own injection at P + 1 is not in any
+    snapshot, so emissions are a lower bound for real chains (exact for the simulated subnet, which
+    records E itself).
     """
     # A subnet with no registered uid has no epoch to recompute (the engine refuses empty epochs).
     # Runtimes before mechanisms (spec 218) have no MechanismCountCurrent: one mechanism.

@@ -60,11 +60,11 @@ def validate_inputs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.Dat
     Rejects (ConsensusInputError, a SchemaError): missing columns, wrong types, nulls, duplicate keys
     (a duplicate epoch, uid or edge); an epoch without neurons; neurons, weights or bonds of an epoch
     that has no epoch row; uids that are not exactly 0..n−1; an edge whose validator or miner uid is
-    ≥ n; an owner uid ≥ n; an epoch with the Null epoch consensus; alpha_low > alpha_high; bonds_moving_avg > 10^6; a block ≥ 2^39 (the epoch
-    key is packed into one Int64); an emission, last_mechanism_step_block, last_update,
-    block_at_registration or commit_block ≥ 2^63; activity_cutoff_factor_milli > 2^40; an epoch whose total stake
-    reaches 2^63 rao; a validator's weight row whose consecutive rows are not in ascending miner_uid
-    order.
+    ≥ n; an owner uid ≥ n; an epoch with the Null epoch consensus; alpha_low > alpha_high;
+    bonds_moving_avg > 10^6; a block ≥ 2^39 (the epoch key is packed into one Int64); an emission,
+    last_mechanism_step_block, last_update, block_at_registration or commit_block ≥ 2^63;
+    activity_cutoff_factor_milli > 2^40; an epoch whose total stake reaches 2^63 rao; a validator's
+    weight row whose consecutive rows are not in ascending miner_uid order.
     """
     return index_batch(epochs, neurons, weights, bonds).frames
 

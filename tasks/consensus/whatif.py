@@ -11,8 +11,9 @@ runs ONE `run_epochs` batch holding the k-th epoch of every lane. A lane gets a 
 Carry rules (what the chain does between two epochs, tasks/simnet/chain.py `_place_neuron`, spec §6):
 a uid re-registered after the previous epoch (block_at_registration ≥ that epoch's block) has its
 permit cleared, its own bond row removed and its stored consensus zeroed (`clear_neuron`); every
-other uid's stored consensus is the lane's previous output (liquid alpha's "previous"); bonds in a re-registered miner are masked by the
-engine itself (§2.8). Permits are carried per mechanism (exact for the usual single mechanism).
+other uid's stored consensus is the lane's previous output (liquid alpha's "previous"); bonds in a
+re-registered miner are masked by the engine itself (§2.8). Permits are carried per mechanism (exact for
+the usual single mechanism).
 """
 
 from __future__ import annotations
