@@ -64,6 +64,12 @@ TIMESTAMP_NOW = storage("Now", pallet="Timestamp")
 WEIGHTS = storage("Weights", ("tuple", INT, INT))
 BONDS = storage("Bonds", ("tuple", INT, INT))
 EVENTS = storage("Events", ANY, pallet="System")
+#: Pending weight commits, read for the commit-reveal mask (tasks/consensus/commit_window.py), both double maps
+#: keyed (NetUidStorageIndex, …): WeightCommits[…][hotkey] = queue of (hash, u64, u64, u64), on runtimes with the
+#: stateful epoch schedule (hash, commit_epoch, commit_block, last reveal epoch); TimelockedWeightCommits
+#: […][commit_epoch] = queue of (hotkey, commit_block, encrypted commit, drand reveal round).
+HASH_COMMITS = storage("WeightCommits", ("tuple", ANY, INT, INT, INT))
+TIMELOCKED_COMMITS = storage("TimelockedWeightCommits", ("tuple", ACCOUNT, INT, ANY, INT))
 
 #: Global and per-subnet storage a snapshot reads besides the metagraph; column -> item. Each is keyed as the
 #: runtime declares it (none, the netuid, or netuid and mechanism 0). Absent in a runtime: the column is

@@ -45,6 +45,7 @@ from tasks.chain.errors import (
 from tasks.chain.interface import PARTS, Commit, Snapshot, Submission, check_parts
 from tasks.chain.runtime import V15_REQUEST, RuntimeCodec, codec_for, strip_option_opaque_metadata, take
 from tasks.chain.transport import ReconnectingTransport, RecordingTransport, ReplayTransport
+from tasks.consensus.commit_window import earliest_unexpired_commit_blocks
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +332,13 @@ class SubstrateChain:
         return values
 
     def storage_rows(self, pinned: Pinned, item: needs.Needs, netuid_index: int) -> list[tuple[int, list]]:
-        """Every (uid, value) of a double map keyed (NetUidStorageIndex, uid), e.g. Weights, by uid.
+        """Every (uid, value) of a double map keyed (NetUidStorageIndex, uid), e.g. Weights, by uid."""
+        rows = [(int(uid), [tuple(p) for p in value]) for uid, value in self.storage_pairs(pinned, item, netuid_index)]
+        rows.sort(key=lambda row: row[0])
+        return rows
+
+    def storage_pairs(self, pinned: Pinned, item: needs.Needs, first_key) -> list[tuple[object, object]]:
+        """Every (second key, value) of a double map under its first key, as the runtime's codec decodes them.
 
         Paged as substrate-interface's query_map pages (state_getKeysPaged, then state_queryStorageAt
         per page, until an empty page); keys and values decode with the runtime's codec in one call a page.
@@ -340,7 +347,7 @@ class SubstrateChain:
         if codec.storage(item.pallet_or_api, item.name) is None:
             raise RuntimeMismatch(item.label, codec.spec_version, "storage item not in this runtime's metadata")
         codec.check(item)
-        prefix = codec.storage_key(item.pallet_or_api, item.name, [netuid_index])
+        prefix = codec.storage_key(item.pallet_or_api, item.name, [first_key])
         rows, start_key = [], prefix
         while True:
             keys = self.rpc("state_getKeysPaged", [prefix, self.page_size, start_key, pinned.block_hash])
@@ -351,14 +358,46 @@ class SubstrateChain:
             try:
                 decoded = codec.core.decode_map_changes(item.pallet_or_api, item.name, pairs, 1)
             except Exception as e:
-                raise ChainDecodeError(f"{item.label}[{netuid_index}]", pinned.block,
+                raise ChainDecodeError(f"{item.label}[{first_key}]", pinned.block,
                                        f"a page of {len(pairs)} entries does not decode as runtime spec "
                                        f"{codec.spec_version} declares: {e}") from None
-            rows.extend((int(uid[0] if isinstance(uid, (list, tuple)) else uid), [tuple(p) for p in value])
-                        for uid, value in decoded)
+            rows.extend((key[0] if isinstance(key, (list, tuple)) else key, value) for key, value in decoded)
             start_key = keys[-1]
-        rows.sort(key=lambda row: row[0])
         return rows
+
+    def weight_commits(self, pinned: Pinned, netuid_index: int) -> tuple[dict[str, list[tuple]], list[tuple]]:
+        """The pending weight commits of a mechanism, as stored: hotkey -> its WeightCommits queue (tuples as
+        stored, queue order), and (commit_epoch, hotkey, commit_block) of every TimelockedWeightCommits entry.
+        An item the runtime lacks contributes nothing."""
+        hash_queues: dict[str, list[tuple]] = {}
+        timelocked: list[tuple] = []
+        if pinned.codec.storage(needs.MODULE, needs.HASH_COMMITS.name) is not None:
+            hash_queues = {str(hotkey): [tuple(entry) for entry in queue]
+                           for hotkey, queue in self.storage_pairs(pinned, needs.HASH_COMMITS, netuid_index)}
+        if pinned.codec.storage(needs.MODULE, needs.TIMELOCKED_COMMITS.name) is not None:
+            for commit_epoch, queue in self.storage_pairs(pinned, needs.TIMELOCKED_COMMITS, netuid_index):
+                timelocked.extend((int(commit_epoch), str(entry[0]), int(entry[1])) for entry in queue)
+        return hash_queues, timelocked
+
+    def commit_blocks(self, pinned: Pinned, netuid: int, hotkeys: list[str]) -> list[int | None]:
+        """Per uid, the block of its earliest unexpired weight commit as the epoch after `pinned` will see
+        it (the commit-reveal mask's c_i; None: no such commit).
+
+        Read on runtimes with the stateful epoch schedule (SubnetEpochIndex), whose commit layouts the
+        current subtensor code defines; earlier runtimes give None for every uid (not read: the commit
+        tuples meant other things then, README "Epoch variants").
+        """
+        codec = pinned.codec
+        if codec.storage(needs.MODULE, "SubnetEpochIndex") is None:
+            return [None] * len(hotkeys)
+        epoch_index, reveal_period = self.storage_values(pinned, [
+            (needs.SUBNET_STORAGE["subnet_epoch_index"], [netuid]),
+            (needs.SUBNET_STORAGE["reveal_period_epochs"], [netuid])])
+        hash_queues, timelocked = self.weight_commits(pinned, netuid)
+        earliest = earliest_unexpired_commit_blocks(
+            {hotkey: [(int(e[1]), int(e[2])) for e in queue] for hotkey, queue in hash_queues.items()},
+            timelocked, int(epoch_index or 0) + 1, int(reveal_period if reveal_period is not None else 1))
+        return [earliest.get(hotkey) for hotkey in hotkeys]
 
     # -- the snapshot -----------------------------------------------------------------------------
 
@@ -468,9 +507,10 @@ class SubstrateChain:
         data["axon_ip"] = [axon_ip(a["ip"], a["ip_type"]) for a in axons]
         data["axon_port"] = [a["port"] if a["ip"] else None for a in axons]
         data["axon_protocol"] = [a["protocol"] if a["ip"] else None for a in axons]
-        # Not read from a node yet (README "Epoch variants"): the commit storage's tuple layouts changed
-        # with the epoch-keyed schedule and no runtime here holds epoch-keyed commits to check them on.
-        data["commit_block"] = [None] * n
+        # The commit-reveal mask's input, where the subnet runs commit-reveal (mechanism 0's commits).
+        commit_reveal = (metagraph or {}).get("commit_reveal_weights_enabled")
+        data["commit_block"] = (self.commit_blocks(pinned, netuid, data["hotkey"]) if commit_reveal
+                                else [None] * n)
         return pl.DataFrame(data, schema=tables.NEURONS.polars_schema())
 
     def _tao_weight_params(self, pinned: Pinned, netuid: int) -> list:

@@ -51,3 +51,20 @@ def spec_208_replay(recordings: Path, name: str, tmp_path: Path) -> str:
     (tmp_path / name).write_text(json.dumps(recording))
     shutil.copy(recordings / "metadata_v15.hex", tmp_path / "metadata_v15.hex")
     return f"replay:{tmp_path / name}"
+
+
+def add_storage_map(recording: dict, codec, item: str, first_key, entries: list[tuple], block_hash: str,
+                    page_size: int = 100) -> None:
+    """Record the answers a node gives to a paged read of SubtensorModule `item`[first_key]: one page of
+    `entries` ((second key, value) encoded as the runtime declares the value), then an empty page."""
+    entry = codec.storage("SubtensorModule", item)
+    prefix = codec.storage_key("SubtensorModule", item, [first_key])
+    keys = [codec.storage_key("SubtensorModule", item, [first_key, second]) for second, _ in entries]
+    values = ["0x" + bytes(codec.core.encode(entry.value_type, value)).hex() for _, value in entries]
+    paged = recording.setdefault("state_getKeysPaged", {})
+    paged[json.dumps([prefix, page_size, prefix, block_hash])] = {"jsonrpc": "2.0", "result": keys}
+    if keys:
+        paged[json.dumps([prefix, page_size, keys[-1], block_hash])] = {"jsonrpc": "2.0", "result": []}
+        recording.setdefault("state_queryStorageAt", {})[json.dumps([keys, block_hash])] = {
+            "jsonrpc": "2.0",
+            "result": [{"block": block_hash, "changes": [list(p) for p in zip(keys, values, strict=True)]}]}
