@@ -270,3 +270,21 @@ def test_a_null_consensus_epoch_is_left_out_of_the_replay():
     subnets, neurons, weights, bonds = _snapshot_frames(1000, "Auto", False, [None] * 5)
     inputs = epoch_inputs_from_snapshots(subnets.with_columns(epoch_consensus=pl.lit("Null")), neurons, weights, bonds)
     assert inputs["epochs"].height == 0
+
+
+@pytest.mark.parametrize(("split", "expected"), [
+    (None, [333_333_334, 333_333_333, 333_333_333]),            # no split: ⌊E/3⌋ each, remainder on 0
+    # ⌊10^9·49151/65535⌋ = 749996185, ⌊10^9·16384/65535⌋ = 250003814: one rao left, to mechanism 0
+    ([49151, 16384, 0], [749_996_186, 250_003_814, 0]),
+    ([65535], [333_333_334, 333_333_333, 333_333_333]),        # a split of the wrong length: even
+])
+def test_the_epoch_emission_is_split_over_mechanisms_as_split_emissions_does(split, expected):
+    """subnets/mechanism.rs `split_emissions` with E = 10^9 rao over three mechanisms."""
+    from tasks.consensus.inputs import epoch_inputs_from_snapshots
+
+    subnets, neurons, weights, bonds = _snapshot_frames(1000, "Auto", False, [None] * 5)
+    subnets = subnets.with_columns(mechanism_count=pl.lit(3, pl.UInt8), pending_emission=pl.lit(10**9, pl.UInt64),
+                                   mechanism_emission_split=pl.lit(split, pl.List(pl.UInt16)))
+    epochs = epoch_inputs_from_snapshots(subnets, neurons, weights, bonds)["epochs"].sort("mechid")
+    assert epochs["emission"].to_list() == expected
+    assert sum(expected) == 10**9

@@ -31,8 +31,9 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     Rows in: warehouse `subnets` (one per netuid, block P), `neurons` (per uid), `weights` and `bonds`
     (per edge and mechanism). Rows out: `epochs` (one per netuid, mechid, P + 1), `epoch_neurons`,
     `epoch_weights`, `epoch_bonds`, keyed by that epoch. The epoch emission is the subnet's pending
-    alpha emission at P, split evenly over mechanisms with the remainder on mechanism 0 (§5.3 with no
-    split set). The rules after spec 425 come from the same snapshot: liquid alpha's consensus mode and
+    alpha emission at P, split over mechanisms as `split_emissions` does (§5.3: by the subnet's
+    MechanismEmissionSplit, else evenly; the remainder on mechanism 0). The rules after spec 425 come
+    from the same snapshot: liquid alpha's consensus mode and
     the Consensus stored at P (its "previous"), commit-reveal and each uid's unexpired commit block; a
     Null-consensus epoch is left out (no Yuma runs). The block's own injection at P + 1 is not in any
     snapshot, so emissions are a lower bound for real chains (exact for the simulated subnet, which
@@ -44,14 +45,12 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     mechanisms = (subnets.select("netuid", "block", pl.col("mechanism_count").cast(pl.UInt8))
                   .with_columns(pl.int_ranges(0, pl.col("mechanism_count"), dtype=pl.UInt8).alias("mechid"))
                   .explode("mechid"))
-    pending = pl.col("pending_emission").fill_null(0)
-    m = pl.col("mechanism_count").cast(pl.UInt64)
     epochs = (subnets.drop("mechanism_count").join(mechanisms, on=["netuid", "block"])
               .with_columns(
                   (pl.col("block") + 1).alias("epoch_block"),
                   pl.col("activity_cutoff_factor_milli").fill_null(_FACTOR_FROM_CUTOFF),
                   *[pl.col(c).fill_null(v) for c, v in _PRE_ITEM_DEFAULTS.items()],
-                  (pending // m + pl.when(pl.col("mechid") == 0).then(pending % m).otherwise(0)).alias("emission"),
+                  mechanism_emission().alias("emission"),
                   pl.col("last_mechanism_step_block").fill_null(0))
               .drop("block").rename({"epoch_block": "block"}))
     # The rules after spec 425, as the snapshot's own runtime stored them (README "Epoch variants"):
@@ -82,6 +81,21 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
                                  contract.EPOCH_WEIGHTS),
         "bonds": per_mechanism(bonds, contract.EPOCH_BONDS),
     }
+
+
+def mechanism_emission() -> pl.Expr:
+    """§5.3 `split_emissions`, per (netuid, block, mechid) row: E_k = ⌊E·s_k/65535⌋ with the subnet's
+    MechanismEmissionSplit s when it has one entry per mechanism, else ⌊E/M⌋; what rounding leaves goes
+    to mechanism 0."""
+    pending = pl.col("pending_emission").fill_null(0).cast(pl.Int128)
+    count = pl.col("mechanism_count").cast(pl.Int128)
+    split = pl.col("mechanism_emission_split")
+    share = (pl.when(split.list.len().fill_null(0) == pl.col("mechanism_count").cast(pl.UInt32))
+             .then(pending * split.list.get(pl.col("mechid").cast(pl.Int64), null_on_oob=True).cast(pl.Int128)
+                   // 65535)
+             .otherwise(pending // count))
+    remainder = pending - share.sum().over("netuid", "block")
+    return (share + pl.when(pl.col("mechid") == 0).then(remainder).otherwise(0)).cast(pl.UInt64)
 
 
 def _variant_code(frame: pl.DataFrame, column: str, names: tuple[str, ...], code_of) -> pl.Expr:
