@@ -431,3 +431,85 @@ def test_each_open_is_an_independent_chain():
     with pytest.raises(ChainError, match="block 21 not found"):
         second.snapshot(NETUID, 21)
     assert open_chain("sim:7", scenario_tempos=1).head_block() == 20
+
+
+# ---------------------------------------------------------------- today's epoch rules on the simulated subnet
+
+def _recompute_parity(sim: SimChain, epochs: list[int]) -> pl.DataFrame:
+    before = [sim.snapshot(NETUID, e - 1) for e in epochs]
+    after = [sim.snapshot(NETUID, e) for e in epochs]
+    inputs = epoch_inputs_from_snapshots(*(pl.concat([getattr(s, p) for s in before])
+                                           for p in ("subnets", "neurons", "weights", "bonds")))
+    result = run_epochs(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
+    return chain_parity(result.neurons, pl.concat([s.neurons for s in after]), pl.concat([s.subnets for s in after]))
+
+
+def _liquid_run(mode: str) -> tuple[SimChain, list[int]]:
+    """Liquid alpha (Yuma3, BondsPenalty 65535) with the validators changing their rows every epoch, so the
+    consensus of one epoch is not the next one's."""
+    sim, keys = small_subnet(liquid_alpha_enabled=True, liquid_alpha_consensus_mode=mode)
+    rows = [[60_000, 5_000, 30_000, 1_000], [2_000, 65_535, 10_000, 40_000], [30_000, 30_000, 65_535, 100]]
+    for k, row in enumerate(rows):
+        assert sim.set_weights(NETUID, [2, 3, 4, 5], row, 0, keys["alice"]).ok
+        assert sim.set_weights(NETUID, [2, 3, 4, 5], rows[(k + 1) % 3], 0, keys["bob"]).ok
+        sim.advance(20)
+    return sim, [b for b in epoch_blocks(sim) if b > 20]
+
+
+def test_the_sim_plays_liquid_alphas_consensus_modes_and_replays_them_exactly():
+    """Each ConsensusMode a subnet can set runs in the sim's epochs; the replay from the snapshots (mode and
+    stored consensus read back) equals what the sim stored; Previous moves bonds away from Current, and Auto
+    at BondsPenalty 65535 is Previous."""
+    runs = {mode: _liquid_run(mode) for mode in ("Current", "Previous", "Auto")}
+    for mode, (sim, epochs) in runs.items():
+        assert sim.snapshot(NETUID, epochs[-1], ("subnets",)).subnets["liquid_alpha_consensus_mode"][0] == mode
+        parity = _recompute_parity(sim, epochs)
+        assert (parity["equal"] == parity["uids"]).all(), mode
+
+    def bonds(mode):
+        sim, epochs = runs[mode]
+        return [frames(sim, e)["bonds"].drop("block").sort(pl.all()) for e in epochs]
+
+    assert all(a.equals(b) for a, b in zip(bonds("Auto"), bonds("Previous"), strict=True))
+    assert not all(a.equals(b) for a, b in zip(bonds("Current"), bonds("Previous"), strict=True))
+    with pytest.raises(ValueError, match="LiquidAlphaConsensusMode 'Median'"):
+        runs["Current"][0].set_hyperparameter(NETUID, "liquid_alpha_consensus_mode", "Median")
+
+
+def _sniped(commit_reveal_at_epoch: bool) -> tuple[SimChain, int, int, int]:
+    """snipe_weight_mask.rs in the sim: alice commits (commit-reveal on), a newcomer registers a block later,
+    alice then sets a row that gives it most of her weight directly (commit-reveal briefly off, so her
+    last_update is after the registration and the outdated mask does not apply), and the next epoch runs
+    with commit-reveal on again (or left off). Returns (sim, epoch block, newcomer uid, commit block)."""
+    sim, keys = small_subnet(max_allowed_uids=8)
+    sim.set_hyperparameter(NETUID, "commit_reveal_enabled", True)
+    sim.advance(5)
+    commit = sim.commit_weights(NETUID, [2, 3, 4, 5], [65_535] * 4, 0, keys["alice"])
+    assert commit.submission.ok
+    newcomer = sim.keypair("miner", 9)
+    with sim.block():
+        uid = sim.register(NETUID, newcomer.ss58_address, sim.keypair("miner", 9, coldkey=True).ss58_address)
+    sim.set_hyperparameter(NETUID, "commit_reveal_enabled", False)
+    sim.advance(5)
+    assert sim.set_weights(NETUID, [2, uid], [1_000, 65_535], 0, keys["alice"]).ok
+    assert sim.set_weights(NETUID, [2, 3], [65_535, 65_535], 0, keys["bob"]).ok
+    sim.set_hyperparameter(NETUID, "commit_reveal_enabled", commit_reveal_at_epoch)
+    last = epoch_blocks(sim)[-1]
+    sim.advance(20)
+    (epoch,) = [b for b in epoch_blocks(sim) if b > last][:1]
+    return sim, epoch, uid, commit.submission.block
+
+
+@pytest.mark.parametrize("commit_reveal", [True, False])
+def test_the_sim_masks_weights_to_uids_registered_inside_a_pending_commit(commit_reveal):
+    """With commit-reveal on at the epoch, alice's unexpired commit predates the newcomer's registration: her
+    weight to it is masked and it earns nothing; with it off, it earns alice's weight. The snapshot reads her
+    commit block back and the replay masks (or not) alike."""
+    sim, epoch, uid, commit_block = _sniped(commit_reveal)
+    neurons = frames(sim, epoch - 1)["neurons"]
+    assert neurons["commit_block"][0] == commit_block and neurons["commit_block"][1] is None
+    assert neurons["block_at_registration"][uid] > commit_block
+    incentive = frames(sim, epoch)["neurons"]["incentive"][uid]
+    assert (incentive == 0) if commit_reveal else (incentive > 30_000)
+    parity = _recompute_parity(sim, [epoch])
+    assert (parity["equal"] == parity["uids"]).all()
