@@ -58,6 +58,21 @@ def test_doctor_on_the_simulated_subnet_shows_settings_and_push_method():
     assert out.returncode == 0, out.stderr
     assert "a weight push would: set_weights" in out.stdout
     assert "commit_reveal_enabled        False" in out.stdout and "reveal_period_epochs         1" in out.stdout
+    assert "epoch_consensus              Yuma" in out.stdout and "liquid_alpha_consensus_mode  Auto" in out.stdout
+    assert "its epochs recompute: yes, exactly" in out.stdout
+
+
+def test_doctor_says_which_consensus_vector_liquid_alpha_reads_and_refuses_null():
+    from tasks.chain.doctor import recomputable
+
+    subnet = {"yuma3_enabled": True, "liquid_alpha_enabled": True, "bonds_penalty": 65535,
+              "liquid_alpha_consensus_mode": "Auto", "epoch_consensus": "Yuma"}
+    assert recomputable(subnet) == "yes, exactly (liquid alpha reads the previous epoch's consensus)"
+    assert recomputable({**subnet, "bonds_penalty": 0}) == "yes, exactly (liquid alpha reads the current consensus)"
+    assert recomputable({**subnet, "liquid_alpha_consensus_mode": None}).endswith("reads the current consensus)")
+    assert recomputable({**subnet, "epoch_consensus": "Null"}).startswith("no: the Null epoch consensus")
+    assert "'Median' is a variant this engine does not know" in recomputable(
+        {**subnet, "liquid_alpha_consensus_mode": "Median"})
 
 
 @pytest.mark.slow

@@ -142,11 +142,29 @@ def diagnose(chain, netuid: int | None = None) -> Report:
     return report
 
 
-SETTINGS_SHOWN = ("tempo", "yuma3_enabled", "liquid_alpha_enabled", "liquid_alpha_consensus_mode", "alpha_low",
+SETTINGS_SHOWN = ("tempo", "epoch_consensus", "yuma3_enabled", "liquid_alpha_enabled", "liquid_alpha_consensus_mode",
+                  "alpha_low",
                   "alpha_high", "alpha_sigmoid_steepness", "bonds_reset_enabled", "mechanism_count",
                   "mechanism_emission_split", "commit_reveal_enabled", "commit_reveal_version",
                   "reveal_period_epochs", "subnet_epoch_index", "last_epoch_block", "pending_epoch_at",
                   "max_epochs_per_block", "weights_rate_limit", "min_allowed_weights", "max_weight_limit")
+
+
+def recomputable(subnet: dict) -> str:
+    """Whether the consensus engine can replay this subnet's epochs under the rules it has set."""
+    from schemas.consensus import consensus_mode_code, epoch_consensus_code
+
+    try:
+        if epoch_consensus_code(subnet.get("epoch_consensus")) != 0:
+            return "no: the Null epoch consensus is not implemented (README \"Epoch variants\")"
+        mode = consensus_mode_code(subnet.get("liquid_alpha_consensus_mode"))
+    except ValueError as e:
+        return f"no: {e}"
+    if not (subnet.get("liquid_alpha_enabled") and subnet.get("yuma3_enabled")):
+        return "yes, exactly"
+    reads = {0: "current", 1: "previous epoch's", 3: "larger of the current and previous"}.get(mode) or (
+        "previous epoch's" if subnet.get("bonds_penalty") == 65535 else "current")  # 2: Auto
+    return f"yes, exactly (liquid alpha reads the {reads} consensus)"
 
 
 def render(report: Report) -> str:
@@ -163,6 +181,7 @@ def render(report: Report) -> str:
         for name in SETTINGS_SHOWN:
             value = report.subnet.get(name)
             lines.append(f"  {name:<28} {'null (not in this runtime)' if value is None else value}")
-        lines += ["", f"a weight push would: {report.push}"]
+        lines += ["", f"a weight push would: {report.push}",
+                  f"its epochs recompute: {recomputable(report.subnet)}"]
     lines += ["", f"{len(report.failed)} problem(s): " + (", ".join(c.name for c in report.failed) or "none")]
     return "\n".join(lines)
