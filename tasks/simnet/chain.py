@@ -71,6 +71,7 @@ from schemas.consensus import consensus_mode_code
 from tasks.chain.errors import ChainError
 from tasks.chain.interface import PARTS, Commit, Snapshot, Submission, check_parts
 from tasks.consensus.commit_window import earliest_unexpired_commit_blocks
+from tasks.consensus.schedule import EpochSchedule, epochs_of_block
 from tasks.weights.convert import chain_stored_row
 
 U16_MAX = 65_535
@@ -122,7 +123,9 @@ DEFAULT_HYPERPARAMETERS: dict[str, object] = {
     "owner_cut": 11_796,  # SubnetOwnerCut, u16 / 65535 (≈ 18 %)
 }
 #: Chain-global items (one value for every subnet).
-DEFAULT_GLOBALS: dict[str, int] = {"tao_weight": 971_718_665_099_567_868, "stake_threshold": 0}
+MAX_EPOCHS_PER_BLOCK = 2  # the runtime's default MaxEpochsPerBlock
+DEFAULT_GLOBALS: dict[str, int] = {"tao_weight": 971_718_665_099_567_868, "stake_threshold": 0,
+                                   "max_epochs_per_block": MAX_EPOCHS_PER_BLOCK}
 
 # Per-uid columns the simulation stores; stakes live per hotkey and are joined in at snapshot time.
 _NEURON_SCHEMA = {c: t for c, t in tables.NEURONS.polars_schema().items()
@@ -381,15 +384,13 @@ class SimChain:
         if not isinstance(block, int) or block < 0 or block > self._head:
             raise ChainError(f"block {block} not found on {self.source} (simulation head is {self._head})")
 
-    def epoch_due(self, netuid: int, block: int) -> bool:
-        """Whether subnet `netuid`'s epoch runs in block `block` (spec §8: b − LastEpochBlock ≥ T > 0),
-        judged on the current state."""
-        return self._is_due(self._subnet(netuid), block)
-
     @staticmethod
-    def _is_due(subnet: SubnetState, block: int) -> bool:
-        tempo = int(subnet.params["tempo"])
-        return tempo > 0 and block - int(subnet.params["last_epoch_block"]) >= tempo
+    def _schedule(subnet: SubnetState) -> EpochSchedule:
+        p = subnet.params
+        return EpochSchedule(tempo=int(p["tempo"]), last_epoch_block=int(p["last_epoch_block"]),
+                             pending_epoch_at=int(p.get("pending_epoch_at", 0)),
+                             blocks_since_last_step=int(p.get("blocks_since_last_step", 0)),
+                             subnet_epoch_index=int(p.get("subnet_epoch_index", 0)))
 
     def netuids(self) -> list[int]:
         """The subnets that exist now."""
@@ -403,9 +404,17 @@ class SimChain:
         if self._open is None:
             b = self._head + 1
             world = self._state
-            for netuid in sorted(world.subnets):
-                if self._is_due(world.subnets[netuid], b):
-                    world = self._run_epoch(world, netuid, b)
+            # The chain's schedule (drain_pending_subnet_emissions): which due epochs run in this block, which
+            # the per-block cap defers; every epoch runs on the state left by b − 1, then the slots advance.
+            schedules = [(netuid, self._schedule(world.subnets[netuid])) for netuid in sorted(world.subnets)]
+            plan = epochs_of_block(schedules, b, int(world.globals.get("max_epochs_per_block", MAX_EPOCHS_PER_BLOCK)))
+            for netuid in plan.run:
+                world = self._run_epoch(world, netuid, b)
+            for netuid, schedule in plan.schedules.items():
+                world = world.with_subnet(netuid, world.subnets[netuid].with_params(
+                    last_epoch_block=schedule.last_epoch_block, pending_epoch_at=schedule.pending_epoch_at,
+                    blocks_since_last_step=schedule.blocks_since_last_step,
+                    subnet_epoch_index=schedule.subnet_epoch_index))
             self._state = world
             for netuid in sorted(world.subnets):
                 self._reveal_due_commits(netuid, b)
@@ -516,9 +525,8 @@ class SimChain:
         from tasks.consensus import run_epochs
 
         subnet = world.subnets[netuid]
-        epoch_index = int(subnet.params.get("subnet_epoch_index", 0)) + 1
         if subnet.neurons.height == 0:  # nothing to run: the slot passes, pending emission carries over (§8)
-            return world.with_subnet(netuid, subnet.with_params(last_epoch_block=b, subnet_epoch_index=epoch_index))
+            return world
         inputs = self.epoch_inputs(world, netuid, b)
         result = run_epochs(inputs["epochs"], inputs["neurons"], inputs["weights"], inputs["bonds"])
         neurons = (subnet.neurons.drop(_EPOCH_OUTPUT_COLUMNS)
@@ -541,9 +549,8 @@ class SimChain:
         ]).filter(pl.col("amount") > 0)
         stakes = _add_stake(subnet.alpha_stakes, credits, "alpha_stake")
         paid = SubnetState(
-            params={**p, "last_mechanism_step_block": b, "last_epoch_block": b, "pending_carry": 0,
-                    "pending_from": b - 1, "owner_cut_carry": 0, "owner_cut_from": b - 1,
-                    "subnet_epoch_index": epoch_index},
+            params={**p, "last_mechanism_step_block": b, "pending_carry": 0,
+                    "pending_from": b - 1, "owner_cut_carry": 0, "owner_cut_from": b - 1},
             neurons=neurons.select(list(_NEURON_SCHEMA)), weights=subnet.weights, bonds=bonds, alpha_stakes=stakes)
         return world.with_subnet(netuid, paid)
 
@@ -590,7 +597,8 @@ class SimChain:
                        pending_emission=subnet.pending_emission(block), **world.globals,
                        # the schedule and commit-reveal items the simulation keeps (null: not simulated)
                        subnet_epoch_index=int(p.get("subnet_epoch_index", 0)),
-                       blocks_since_last_step=block - int(p["last_epoch_block"]), pending_epoch_at=0,
+                       blocks_since_last_step=int(p.get("blocks_since_last_step", 0)),
+                       pending_epoch_at=int(p.get("pending_epoch_at", 0)),
                        commit_reveal_version=SIM_COMMIT_REVEAL_VERSION, mechanism_emission_split=[],
                        reveal_period_epochs=int(p.get("reveal_period_epochs", 1)),
                        bonds_reset_enabled=bool(p.get("bonds_reset_enabled", False)), epoch_consensus="Yuma")
