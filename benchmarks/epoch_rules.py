@@ -25,29 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from benchmarks.consensus import generate_epochs  # noqa: E402
+from benchmarks.consensus import generate_epochs, with_todays_rules  # noqa: E402
 from tasks.consensus import run_epochs  # noqa: E402
-
-
-def with_todays_rules(inputs: dict[str, pl.DataFrame], seed: int) -> dict[str, pl.DataFrame]:
-    rng = np.random.default_rng(seed)
-    neurons = inputs["neurons"]
-    registered = neurons["block_at_registration"].to_numpy().astype(np.int64)
-    # a commit a little after the median registration: a real share of the columns is masked
-    commit = np.where(neurons["validator_permit"].to_numpy(),
-                      np.median(registered) + rng.integers(0, 50, len(registered)), -1)
-    return {
-        **inputs,
-        "epochs": inputs["epochs"].with_columns(commit_reveal_enabled=pl.lit(True),
-                                                liquid_alpha_consensus_mode=pl.lit(1, pl.UInt8)),
-        "neurons": neurons.with_columns(
-            previous_consensus=pl.Series(rng.integers(0, 65536, neurons.height), dtype=pl.UInt16),
-            commit_block=pl.Series(np.where(commit >= 0, commit, 0), dtype=pl.UInt64)
-            .set(pl.Series(commit < 0), None)),
-    }
 
 
 def timed(inputs: dict[str, pl.DataFrame]) -> float:

@@ -160,6 +160,14 @@ def test_flow_stores_variants_and_returns_the_comparison(sim_warehouse, prefect_
     assert set(sim_warehouse.read("epoch_results")["variant"].unique()) == {
         "baseline", "classic", "weight_copier/baseline", "weight_copier/classic"}
 
+    # A catalogue variant by name alone, over the stored history: liquid alpha reading the previous consensus.
+    named = whatif_flow(warehouse=str(sim_warehouse.root), variants=["consensus_previous"], netuid=NETUID,
+                        start_block=EPOCH_BLOCKS[0], end_block=EPOCH_BLOCKS[-1])
+    assert named["variants"] == ["baseline", "consensus_previous"]
+    previous = sim_warehouse.read("epoch_results", pl.col("variant") == "consensus_previous", netuid=NETUID)
+    assert sorted(previous["block"].unique().to_list()) == EPOCH_BLOCKS
+    assert not previous.sort("block", "uid")["dividends"].equals(baseline.sort("block", "uid")["dividends"])
+
 
 def test_bad_history_is_refused_under_its_own_netuid():
     from tasks.consensus import ConsensusInputError

@@ -597,8 +597,10 @@ def _file_problem(table: Table, files: list[Path], expected_rows: int | None = N
                     f"{expected_rows}")
         try:
             pl.read_parquet(path, hive_partitioning=False)
-        except (pl.exceptions.PolarsError, OSError) as err:
-            return f"table {table.name!r}: file {path} is damaged ({err})"
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as err:  # Polars may also panic on a damaged page (PanicException, a BaseException)
+            return f"table {table.name!r}: file {path} is damaged ({type(err).__name__}: {str(err)[:200]})"
     return None
 
 

@@ -24,8 +24,11 @@ def read_inputs(inputs: Path) -> dict[str, pl.DataFrame]:
             raise ConsensusInputError(f"{table.name}: input file {path} does not exist")
         try:
             frames[name] = pl.read_parquet(path)
-        except Exception as err:  # an unreadable file is bad input, named as such
-            raise ConsensusInputError(f"{table.name}: cannot read {path}: {err}") from err
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as err:  # an unreadable file is bad input, named as such (Polars may panic on one)
+            raise ConsensusInputError(f"{table.name}: cannot read {path}: {type(err).__name__}: {str(err)[:200]}") \
+                from None
     return frames
 
 
