@@ -16,6 +16,7 @@ import pytest
 from schemas.consensus import EPOCH_BONDS, EPOCH_NEURONS, EPOCH_WEIGHTS, EPOCHS
 from tasks.consensus import (
     ConsensusInputError,
+    epoch_loaders,
     fixed,
     run_consensus_files,
     run_epochs,
@@ -421,7 +422,7 @@ def test_batch_equals_separate_runs(monkeypatch):
     assert together.neurons.equals(pl.concat([o.neurons for o in alone]))
     assert together.bonds.equals(pl.concat([o.bonds for o in alone]))
     # ... also when the batch is cut into chunks of one epoch each.
-    monkeypatch.setattr(epoch_module, "CHUNK_EDGES", 1)
+    monkeypatch.setattr(epoch_loaders, "CHUNK_EDGES", 1)
     chunked = run_epochs(*(pl.concat([x, y]) for x, y in zip(a, b, strict=True)))
     assert chunked.neurons.equals(together.neurons) and chunked.bonds.equals(together.bonds)
 
@@ -497,7 +498,7 @@ def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path,
         return dense_edge_steps(*args)
 
     monkeypatch.setattr(epoch_module, "dense_edge_steps", counted)
-    monkeypatch.setattr(epoch_module, "DENSE_MIN_FILL", 0.0 if path == "dense" else 2.0)
+    monkeypatch.setattr(epoch_loaders, "DENSE_MIN_FILL", 0.0 if path == "dense" else 2.0)
     rng = np.random.default_rng(31 + len(mode))
     today = mode.endswith("_today")  # the rules after spec 425 too: CR mask, each consensus mode
     cases = [random_epoch(rng, netuid, yuma3=mode != "classic", liquid=mode.startswith("yuma3_liquid"),
@@ -508,7 +509,7 @@ def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path,
         by_n.setdefault(len(case.neurons), []).append(case)
     for same_n in by_n.values():  # default chunks: several epochs of one n per chunk
         check_batch(same_n)
-    monkeypatch.setattr(epoch_module, "CHUNK_EDGES", 1)  # one epoch per chunk
+    monkeypatch.setattr(epoch_loaders, "CHUNK_EDGES", 1)  # one epoch per chunk
     check_batch(cases)
     monkeypatch.setattr(epoch_module, "EDGE_STEP_THREADS", 2)  # chunks on two threads, results in order
     check_batch(cases)

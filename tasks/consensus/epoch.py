@@ -15,6 +15,11 @@ A chunk of epochs that share n and whose weights are dense (the usual subnet) ru
 [epoch, validator, miner] instead (`dense_edge_steps`): the same rules, with broadcasts and axis sums in
 place of gathers and group sums, and the median's sort along the validator axis.
 
+The engine is split by role as subtensor's `run_epoch/` is: this module is `epoch_mechanism` (the steps,
+in the spec's order, and the batch's orchestration); `epoch_loaders` reads the batch into per-chunk
+NumPy columns and edge arrays (`weights_bonds_loaders`); `epoch_dense` is the same steps on a dense grid;
+`epoch_terms` turns the results into the rows the chain stores (`epoch_terms`); `files` writes them.
+
 All epoch quantities are I32F32 bits in Int64 columns (suffix `_bits`), computed with the exact
 integer helpers of `fixed.py`; outputs are u16 and rao exactly as the chain stores them.
 
@@ -34,12 +39,25 @@ import numpy as np
 import polars as pl
 
 from schemas.consensus import CONSENSUS_MODES, EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH_NEURONS_OUT, U16_MAX
+from tasks.consensus.epoch_dense import dense_edge_steps
+from tasks.consensus.epoch_liquid_alpha import LIQUID_CURRENT, LIQUID_MAX, LIQUID_PREVIOUS, liquid_alpha_consensus
+from tasks.consensus.epoch_loaders import (
+    ChunkNeurons,
+    Edges,
+    dense_grid,
+    epoch_chunks,
+    lookup_edges,
+    max_by,
+    sum_by,
+    sum_by_sorted,
+    union_edges,
+)
+from tasks.consensus.epoch_terms import EdgeResults, EpochOutputs, bond_outputs, neuron_outputs
 from tasks.consensus.fixed import (
     ONE,
     fx_div,
     fx_normalize,
     np_fx_div,
-    np_fx_div_by,
     np_fx_mul,
     np_fx_normalize,
     np_int_normalize,
@@ -51,34 +69,9 @@ from tasks.consensus.fixed import (
     u16_proportion_bits,
 )
 from tasks.consensus.median import median_by_group_of_members
-from tasks.consensus.validate import EdgeTable, IndexedBatch, index_batch
+from tasks.consensus.validate import IndexedBatch, index_batch
 
 KEY = list(EPOCH_KEY)
-
-
-class EpochOutputs(NamedTuple):
-    """neurons: one row per (netuid, mechid, block, uid), EPOCH_NEURONS_OUT columns, in that order;
-    bonds: one row per new nonzero bond edge as the chain stores it, EPOCH_BONDS_OUT columns, sorted
-    by (netuid, mechid, block, validator_uid, miner_uid)."""
-
-    neurons: pl.DataFrame
-    bonds: pl.DataFrame
-
-
-class Edges(NamedTuple):
-    """A sparse matrix of the batch: entry k is (vid[k], mid[k]) with value[k]; keys sorted, unique."""
-
-    vid: np.ndarray
-    mid: np.ndarray
-    value: np.ndarray
-
-    def select(self, mask: np.ndarray) -> Edges:
-        if mask.all():
-            return self
-        return Edges(self.vid[mask], self.mid[mask], self.value[mask])
-
-    def with_value(self, value: np.ndarray) -> Edges:
-        return Edges(self.vid, self.mid, value)
 
 
 def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFrame,
@@ -107,10 +100,6 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
     return EpochOutputs(neurons=neuron_outputs(paid), bonds=pl.concat([c.bonds for c in chunks]))
 
 
-# Epochs are processed in chunks of about this many edges: whole-column passes then stay within the
-# CPU caches and memory stays bounded; a chunk is itself a columnar batch of many epochs.
-CHUNK_EDGES = 1 << 19
-
 # Chunks are independent: with more than one thread they run concurrently (NumPy releases the GIL in
 # its array loops). One by default: the figures and tests are single-threaded.
 EDGE_STEP_THREADS = 1
@@ -129,82 +118,6 @@ def run_chunks(batch: IndexedBatch, nr: pl.DataFrame, keys: pl.DataFrame) -> lis
                 results.append(pending.popleft().result())
         results.extend(future.result() for future in pending)
     return results
-
-
-# Per-neuron inputs of the edge steps (§2.5–§2.10).
-_EDGE_STEP_INPUTS = ("permit_mask", "new_permit", "is_owner", "last_update", "block_at_registration", "offset",
-                     "commit_block", "active_stake_bits", "median_stake_bits", "median_total_bits", "kappa_bits",
-                     "bonds_penalty_bits", "last_tempo", "yuma3_enabled", "liquid_alpha_enabled",
-                     "liquid_consensus_source", "previous_consensus_bits",
-                     "ema_alpha_bits", "steepness_bits", "alpha_low_bits", "alpha_high_bits")
-
-
-class ChunkNeurons:
-    """Per-neuron NumPy columns of one chunk of whole epochs (row = nid − first nid of the chunk)."""
-
-    def __init__(self, columns: dict[str, np.ndarray], epoch_start: np.ndarray, epoch_of: np.ndarray | None = None):
-        self.columns = columns
-        self.height = len(columns["offset"])
-        self.epoch_start = epoch_start  # row of each epoch's first neuron
-        self.epoch_of = epoch_of if epoch_of is not None else np.repeat(
-            np.arange(len(epoch_start)), np.diff(np.r_[epoch_start, self.height]))
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.columns[name]
-
-    def with_columns(self, **columns: np.ndarray) -> ChunkNeurons:
-        return ChunkNeurons({**self.columns, **columns}, self.epoch_start, self.epoch_of)
-
-    def epoch_sum(self, values: np.ndarray) -> np.ndarray:
-        """Σ of `values` over each neuron's epoch, per neuron (exact Int64)."""
-        return np.add.reduceat(values, self.epoch_start)[self.epoch_of]
-
-
-def epoch_chunks(batch: IndexedBatch, nr: pl.DataFrame, chunk_edges: int | None = None):
-    """Split the batch into runs of whole epochs with ~chunk_edges weight and bond edges each:
-    (ChunkNeurons, weight Edges, bond Edges, first nid), with `vid`, `mid` and `offset` re-based to the
-    chunk."""
-    chunk_edges = chunk_edges or CHUNK_EDGES
-    n_epochs = batch.epochs.height
-    edges_per_epoch = (batch.weights.stop - batch.weights.start) + (batch.bonds.stop - batch.bonds.start)
-    neurons_per_epoch = np.bincount(nr.get_column("eid").to_numpy(), minlength=n_epochs)
-    cumulative = np.cumsum(edges_per_epoch + neurons_per_epoch)
-    bounds = np.searchsorted(cumulative, np.arange(chunk_edges, cumulative[-1], chunk_edges), side="right")
-    bounds = np.unique(np.r_[0, bounds, n_epochs])
-    first_nid = np.r_[0, np.cumsum(neurons_per_epoch)]
-    columns = {name: nr.get_column(name).to_numpy() for name in _EDGE_STEP_INPUTS}
-    for e0, e1 in zip(bounds[:-1], bounds[1:], strict=True):
-        n0, n1 = int(first_nid[e0]), int(first_nid[e1])
-        part = {name: col[n0:n1] for name, col in columns.items()}
-        part["offset"] = part["offset"] - n0
-        epoch_start = first_nid[e0:e1] - n0
-        yield (ChunkNeurons(part, epoch_start), _chunk_of(batch.weights, e0, e1, epoch_start),
-               _chunk_of(batch.bonds, e0, e1, epoch_start), n0)
-
-
-def _chunk_of(table: EdgeTable, e0: int, e1: int, epoch_start: np.ndarray) -> Edges:
-    """The edges of epochs e0..e1−1 with chunk rows vid = epoch start + validator uid (mid likewise)."""
-    start, stop = table.start[e0:e1], table.stop[e0:e1]
-    filled = stop > start
-    first, last = start[filled], stop[filled]
-    if len(first) and (first[1:] == last[:-1]).all():  # one run of rows (the usual layout)
-        rows = slice(int(first[0]), int(last[-1]))
-        columns = (table.validator_uid[rows], table.miner_uid[rows], table.value[rows])
-    else:
-        columns = tuple(np.concatenate([col[a:b] for a, b in zip(first, last, strict=True)] or [col[:0]])
-                        for col in (table.validator_uid, table.miner_uid, table.value))
-    offset = np.repeat(epoch_start, stop - start)
-    validator, miner, value = columns
-    return Edges(offset + validator, offset + miner, value.astype(np.int64))
-
-
-class EdgeResults(NamedTuple):
-    """What the edge steps give back per chunk: per-neuron columns and the stored bond edges (global
-    vid/mid)."""
-
-    neurons: dict[str, np.ndarray]
-    bonds: pl.DataFrame
-    NEURON_COLUMNS = ("consensus_bits", "validator_trust_bits", "incentive_bits", "raw_dividend_bits")
 
 
 def edge_steps(nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int, keys: pl.DataFrame
@@ -229,63 +142,6 @@ def edge_steps(nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int, k
     nr = nr.with_columns(raw_dividend_bits=classic_div + yuma3_div)
     return EdgeResults({name: nr[name] for name in EdgeResults.NEURON_COLUMNS},
                        bond_outputs([classic_ema, yuma3_ema], nr, keys, first_nid))
-
-
-# ---------------------------------------------------------------- helpers over the batch index
-
-def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact Int64 sum of `values` per dense index 0..size−1 (0 for an index without entries)."""
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, index, values)
-    return out
-
-
-def _sum_by_sorted(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """`_sum_by` for a non-decreasing index (edges are sorted by vid): one pass of segment sums."""
-    out = np.zeros(size, dtype=np.int64)
-    if len(index):
-        start = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-        out[index[start]] = np.add.reduceat(values, start)
-    return out
-
-
-def _max_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size, dtype=np.int64)
-    np.maximum.at(out, index, values)
-    return out
-
-
-def _union(a: Edges, b: Edges, size: int) -> tuple[Edges, np.ndarray, np.ndarray]:
-    """Align two sparse matrices on the union of their entries: (keys, a's value or 0, b's or 0).
-    Both are sorted by key, so positions come from binary searches (no hash join)."""
-    key_a, key_b = a.vid * size + a.mid, b.vid * size + b.mid
-    if np.array_equal(key_a, key_b):  # the same entries (dense weights and bonds)
-        return a.with_value(np.zeros(len(key_a), np.int64)), a.value, b.value
-    at = np.minimum(np.searchsorted(key_a, key_b), max(len(key_a) - 1, 0))
-    found = (key_a[at] == key_b) if len(key_a) else np.zeros(len(key_b), bool)
-    if found.all():  # b's entries are a subset of a's (the usual case: bonds follow weights)
-        keys, a_value = key_a, a.value
-        b_value = np.zeros(len(keys), np.int64)
-        b_value[at] = b.value
-    else:
-        keys = np.sort(np.concatenate([key_a, key_b[~found]]))
-        a_value = np.zeros(len(keys), np.int64)
-        a_value[np.searchsorted(keys, key_a)] = a.value
-        b_value = np.zeros(len(keys), np.int64)
-        b_value[np.searchsorted(keys, key_b)] = b.value
-    return Edges(keys // size, keys % size, np.zeros(len(keys), np.int64)), a_value, b_value
-
-
-def _lookup(table: Edges, query: Edges, size: int) -> np.ndarray:
-    """The value of `table` at each entry of `query`, 0 where `table` has no such entry."""
-    table_key = table.vid * size + table.mid
-    query_key = query.vid * size + query.mid
-    if np.array_equal(table_key, query_key):
-        return table.value
-    if not len(table_key):
-        return np.zeros(len(query_key), np.int64)
-    at = np.minimum(np.searchsorted(table_key, query_key), len(table_key) - 1)
-    return np.where(table_key[at] == query_key, table.value[at], 0)
 
 
 # ---------------------------------------------------------------- §2.0 inputs, per epoch and per neuron
@@ -356,8 +212,6 @@ def neuron_frame(neurons: pl.DataFrame, params: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-# `liquid_consensus_source`: the consensus vector liquid alpha reads for a neuron's epoch.
-LIQUID_CURRENT, LIQUID_PREVIOUS, LIQUID_MAX = 0, 1, 2
 # A block no registration reaches: the commit-reveal mask's "no unexpired commit".
 MAX_BLOCK = (1 << 63) - 1
 
@@ -429,7 +283,7 @@ def normalized_weights(weights: Edges, nr: ChunkNeurons) -> Edges:
         & (nr["commit_block"][vid] >= registered)
     )
     w = weights.select(keep)
-    row_sum = _sum_by_sorted(w.vid, w.value, nr.height)
+    row_sum = sum_by_sorted(w.vid, w.value, nr.height)
     return w.with_value(np_int_normalize(w.value, row_sum[w.vid]))
 
 
@@ -448,18 +302,6 @@ def consensus(w: Edges, nr: ChunkNeurons) -> np.ndarray:
     consensus_bits = np.zeros(nr.height, dtype=np.int64)
     consensus_bits[: len(c)] = c
     return consensus_bits
-
-
-def liquid_alpha_consensus(consensus_bits: np.ndarray, nr: ChunkNeurons) -> np.ndarray:
-    """The consensus vector liquid alpha's sigmoid reads (`compute_consensus_for_liquid_alpha`): C itself,
-    the stored previous consensus P (u16 ⊘ 65535, 0 past its end), or max(C, P), per the epoch's mode.
-    Only the sigmoid reads it: the liquid-alpha gate, clipping, trust, W^B and dividends keep C."""
-    source = nr["liquid_consensus_source"]
-    if not source.any():
-        return consensus_bits
-    previous = nr["previous_consensus_bits"]
-    return np.where(source == LIQUID_PREVIOUS, previous,
-                    np.where(source == LIQUID_MAX, np.maximum(consensus_bits, previous), consensus_bits))
 
 
 # ---------------------------------------------------------------- §2.7 clipping, trust, incentive
@@ -482,8 +324,8 @@ def validator_trust_and_incentive(w: Edges, clipped: Clipped, nr: ChunkNeurons
     """§2.7: VT_i = Σ_j w̄_ij; rank r_j = Σ_i a_i ⊗ w̄_ij; incentive I = r ⊘ Σr (bits per neuron)."""
     clipped = w.with_value(clipped.value).select(clipped.kept)
     a = nr["active_stake_bits"][clipped.vid]
-    trust = _sum_by_sorted(clipped.vid, clipped.value, nr.height)
-    rank = _sum_by(clipped.mid, np_fx_mul(a, clipped.value), nr.height)
+    trust = sum_by_sorted(clipped.vid, clipped.value, nr.height)
+    rank = sum_by(clipped.mid, np_fx_mul(a, clipped.value), nr.height)
     return trust, np_fx_normalize(rank, nr.epoch_sum(rank))
 
 
@@ -514,16 +356,16 @@ def classic_bonds_and_dividends(wb: Edges, old: Edges, nr: ChunkNeurons) -> tupl
     over the union, keeping > 0; E ← colnorm(E); d_i = Σ_j I_j ⊗ E_ij. Stored: E ⊘ max_i E (column
     max-upscale), floor(·65535). Returns (stored u16 bond edges, d per nid)."""
     size = nr.height
-    old = old.with_value(np_int_normalize(old.value, _sum_by(old.mid, old.value, size)[old.mid]))
+    old = old.with_value(np_int_normalize(old.value, sum_by(old.mid, old.value, size)[old.mid]))
     delta = np_fx_mul(wb.value, nr["active_stake_bits"][wb.vid])
-    delta = wb.with_value(np_fx_normalize(delta, _sum_by(wb.mid, delta, size)[wb.mid]))
-    ema, delta_at, old_at = _union(delta, old, size)
+    delta = wb.with_value(np_fx_normalize(delta, sum_by(wb.mid, delta, size)[wb.mid]))
+    ema, delta_at, old_at = union_edges(delta, old, size)
     alpha = nr["ema_alpha_bits"][ema.vid]
     ema = ema.with_value(np_fx_mul(delta_at, alpha) + np_fx_mul(old_at, ONE - alpha))
     ema = ema.select(ema.value > 0)
-    ema = ema.with_value(np_fx_div(ema.value, _sum_by(ema.mid, ema.value, size)[ema.mid]))
-    d = _sum_by_sorted(ema.vid, np_fx_mul(nr["incentive_bits"][ema.mid], ema.value), size)
-    stored = ema.with_value(np_to_u16(np_fx_div(ema.value, _max_by(ema.mid, ema.value, size)[ema.mid])))
+    ema = ema.with_value(np_fx_div(ema.value, sum_by(ema.mid, ema.value, size)[ema.mid]))
+    d = sum_by_sorted(ema.vid, np_fx_mul(nr["incentive_bits"][ema.mid], ema.value), size)
+    stored = ema.with_value(np_to_u16(np_fx_div(ema.value, max_by(ema.mid, ema.value, size)[ema.mid])))
     return stored, d
 
 
@@ -542,7 +384,7 @@ def yuma3_bonds_and_dividends(wb: Edges, old: Edges, nr: ChunkNeurons) -> tuple[
 
     # Liquid alpha (§3): α per W^B entry, B looked up per entry (0 if absent).
     wl, ol = wb.select(liquid[wb.vid]), old.select(liquid[old.vid])
-    b = _lookup(ol, wl, size)
+    b = lookup_edges(ol, wl, size)
     alpha = np_liquid_alpha(
         wl.value, b, liquid_alpha_consensus(nr["consensus_bits"], nr)[wl.mid], nr["steepness_bits"][wl.vid],
         nr["alpha_low_bits"][wl.vid], nr["alpha_high_bits"][wl.vid])
@@ -550,14 +392,14 @@ def yuma3_bonds_and_dividends(wb: Edges, old: Edges, nr: ChunkNeurons) -> tuple[
         np_fx_mul(b, ONE - alpha) + np.maximum(np_fx_mul(alpha, wl.value), 0), ONE))
 
     # Fixed α_b: EMA over the union of W^B and B.
-    fixed_ema, w_at, b_at = _union(wb.select(~liquid[wb.vid]), old.select(~liquid[old.vid]), size)
+    fixed_ema, w_at, b_at = union_edges(wb.select(~liquid[wb.vid]), old.select(~liquid[old.vid]), size)
     alpha_b = nr["ema_alpha_bits"][fixed_ema.vid]
     fixed_ema = fixed_ema.with_value(np_fx_mul(w_at, alpha_b) + np_fx_mul(b_at, ONE - alpha_b))
 
     ema = Edges(*(np.concatenate([x, y]) for x, y in zip(liquid_ema, fixed_ema, strict=True)))
     ema = ema.select(ema.value > 0)
-    normalized = np_fx_div(ema.value, _sum_by(ema.mid, ema.value, size)[ema.mid])
-    bond_value = _sum_by(ema.vid, np_fx_mul(normalized, nr["incentive_bits"][ema.mid]), size)
+    normalized = np_fx_div(ema.value, sum_by(ema.mid, ema.value, size)[ema.mid])
+    bond_value = sum_by(ema.vid, np_fx_mul(normalized, nr["incentive_bits"][ema.mid]), size)
     d = np_fx_mul(bond_value, nr["active_stake_bits"])
     return ema.with_value(np_to_u16(ema.value)), d
 
@@ -588,247 +430,3 @@ def emission(nr: pl.LazyFrame) -> pl.LazyFrame:
         validator_emission=rao_share("validator_share_bits", "emission_rao"),
         emission=rao_share("combined_share_bits", "emission_rao"),
     )
-
-
-# ---------------------------------------------------------------- §2.12 outputs
-
-def neuron_outputs(nr: pl.LazyFrame) -> pl.DataFrame:
-    """EPOCH_NEURONS_OUT rows, sorted by (netuid, mechid, block, uid) (the `nid` order)."""
-    schema = EPOCH_NEURONS_OUT.polars_schema()
-    out = nr.select(*KEY, "uid", "stake_weight", "active", pl.col("new_permit").alias("validator_permit"),
-                    consensus=to_u16("consensus_bits"), incentive=to_u16("incentive_bits"),
-                    dividends=to_u16("dividend_bits"), validator_trust=to_u16("validator_trust_bits"),
-                    server_emission="server_emission", validator_emission="validator_emission",
-                    emission="emission")
-    return out.select([pl.col(c).cast(t) for c, t in schema.items()]).collect()
-
-
-def bond_outputs(parts: list[Edges], nr: ChunkNeurons, keys: pl.DataFrame, first_nid: int) -> pl.DataFrame:
-    """§2.12: rows of uids with a new permit, nonzero u16 entries, sorted by key, validator, miner
-    (the (vid, mid) order, since nid follows the key order). `keys`: the batch's key and uid per nid."""
-    stored = Edges(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
-    stored = stored.select(nr["new_permit"][stored.vid] & (stored.value > 0))
-    order = np.argsort(stored.vid * nr.height + stored.mid, kind="stable")
-    vid, mid = stored.vid[order] + first_nid, stored.mid[order] + first_nid
-    out = keys[vid].select(*KEY, validator_uid="uid").with_columns(
-        miner_uid=keys.get_column("uid").gather(mid), bond=pl.Series(stored.value[order]))
-    schema = EPOCH_BONDS_OUT.polars_schema()
-    return out.select([pl.col(c).cast(t) for c, t in schema.items()])
-
-
-# ---------------------------------------------------------------- the dense layout of a regular chunk
-
-# A chunk whose epochs all have the same n, and whose weight edges fill at least this share of the grid
-# (epochs × rows used × columns used), runs on dense [epoch, validator row, miner column] arrays: gathers,
-# group sums, merges and the median's sort become broadcasts, axis sums and a sort along one axis.
-DENSE_MIN_FILL = 0.5
-
-
-class Grid(NamedTuple):
-    """The dense layout of a chunk: E epochs of n uids each; `rows`/`cols` the uids that have any weight
-    or bond edge as validator/miner. Per-uid columns become [E, rows, 1] (`by_row`) or [E, 1, cols]
-    (`by_col`)."""
-
-    n_epochs: int
-    n: int
-    rows: np.ndarray
-    cols: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.n_epochs, len(self.rows), len(self.cols)
-
-    def per_epoch(self, values: np.ndarray) -> np.ndarray:
-        return values.reshape(self.n_epochs, self.n)
-
-    def by_row(self, values: np.ndarray) -> np.ndarray:
-        return self.per_epoch(values)[:, self.rows, None]
-
-    def by_col(self, values: np.ndarray) -> np.ndarray:
-        return self.per_epoch(values)[:, None, self.cols]
-
-    def scatter(self, edges: Edges) -> tuple[np.ndarray, np.ndarray | None]:
-        """(values, present) on the grid, 0 / False where the matrix has no entry (present None: all are)."""
-        shape = self.shape
-        cells = shape[0] * shape[1] * shape[2]
-        if len(edges.vid) == cells:  # sorted, unique keys inside the grid: every cell, in grid order
-            return edges.value.reshape(shape), None
-        # Cell of each edge from two small tables over the chunk's rows (nid): validator → epoch·rows + row,
-        # miner → column; no division per edge.
-        row_at = np.zeros((self.n_epochs, self.n), np.int64)
-        row_at[:, self.rows] = np.arange(shape[0] * shape[1]).reshape(shape[0], shape[1])
-        col_at = np.zeros((self.n_epochs, self.n), np.int64)
-        col_at[:, self.cols] = np.arange(shape[2])
-        position = row_at.ravel()[edges.vid] * shape[2] + col_at.ravel()[edges.mid]
-        values = np.zeros(cells, np.int64)
-        values[position] = edges.value
-        present = np.zeros(cells, bool)
-        present[position] = True
-        return values.reshape(shape), present.reshape(shape)
-
-
-def dense_grid(nr: ChunkNeurons, weights: Edges, bonds: Edges) -> Grid | None:
-    """The chunk's grid if its epochs share n and its weights fill at least DENSE_MIN_FILL of it."""
-    n_epochs = len(nr.epoch_start)
-    n = nr.height // n_epochs
-    if n * n_epochs != nr.height or not np.array_equal(nr.epoch_start, np.arange(n_epochs) * n):
-        return None
-    rows = np.zeros(nr.height, bool)
-    cols = np.zeros(nr.height, bool)
-    for edges in (weights, bonds):
-        rows[edges.vid[np.r_[True, edges.vid[1:] != edges.vid[:-1]]] if len(edges.vid) else []] = True
-        cols[edges.mid] = True
-    grid = Grid(n_epochs, n, np.flatnonzero(rows.reshape(n_epochs, n).any(axis=0)),
-                np.flatnonzero(cols.reshape(n_epochs, n).any(axis=0)))
-    cells = n_epochs * len(grid.rows) * len(grid.cols)
-    if cells == 0 or len(weights.vid) < DENSE_MIN_FILL * cells:
-        return None
-    return grid
-
-
-def dense_edge_steps(grid: Grid, nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int,
-                     keys: pl.DataFrame) -> EdgeResults:
-    """§2.5–§2.10 over one chunk on the dense grid; the same rules as `edge_steps`, entry for entry.
-    An entry absent from a sparse matrix is a 0 on the grid; `present` masks keep the distinctions the
-    sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
-    row, col = grid.by_row, grid.by_col
-
-    # §2.5 weights: masked, then row-normalised (masked entries are absent: 0, not present).
-    # (Masks multiply: np.where is several times slower than a product with a bool array.)
-    raw, scattered = grid.scatter(weights)
-    registered = col(nr["block_at_registration"])
-    present = (row(nr["last_update"]) > registered) & row(nr["permit_mask"])
-    present &= row(nr["commit_block"]) >= registered  # §2.5.5 (c_i is "never" without commit-reveal)
-    present &= (grid.rows[:, None] != grid.cols[None, :]) | row(nr["is_owner"])
-    if scattered is not None:
-        present &= scattered
-    raw = raw * present
-    w = np_fx_div_by(raw, raw.sum(axis=2, keepdims=True))  # integer entries: ⌊v·2^32/Σv⌋ (`np_int_normalize`)
-
-    # §2.6 consensus.
-    consensus_bits = np.zeros(nr.height, np.int64)
-    grid.per_epoch(consensus_bits)[:, grid.cols] = dense_consensus(grid, w, nr)
-    c = col(consensus_bits)
-
-    # §2.7 clipping, trust, rank, incentive. A removed entry (w > C = 0) has w̄ = min(w, 0) = 0, as has an
-    # absent one, so sums over the grid equal sums over the kept entries.
-    clipped = np.minimum(w, c)
-    trust_bits = np.zeros(nr.height, np.int64)
-    grid.per_epoch(trust_bits)[:, grid.rows] = clipped.sum(axis=2)
-    active = row(nr["active_stake_bits"])
-    rank = np.zeros(nr.height, np.int64)
-    grid.per_epoch(rank)[:, grid.cols] = np_fx_mul(clipped, active).sum(axis=1)  # ⊗ is exact: either order
-    incentive_bits = np_fx_normalize(rank, nr.epoch_sum(rank))
-
-    # §2.8 bond weights (W^B entries: `wb_present`) and the masked old bonds.
-    beta = row(nr["bonds_penalty_bits"])
-    yuma3 = grid.per_epoch(nr["yuma3_enabled"])[:, 0]
-    liquid = yuma3 & grid.per_epoch(nr["liquid_alpha_enabled"])[:, 0]
-    if (beta == ONE).all() and not liquid.any():  # W^B = W̄ (the entries only matter for liquid alpha)
-        wb, wb_present = clipped, None
-    else:
-        kept = present & ((w == 0) | (c != 0))  # removed: w > C_j = 0
-        interpolated = w + np_fx_mul(np.where(kept, clipped, 0) - w, beta)
-        wb_present = present & ((beta == 0) | ((beta == ONE) & kept)
-                                | ((beta != 0) & (beta != ONE) & (interpolated > 0)))
-        wb = np.where(wb_present, np.where(beta == 0, w, np.where(beta == ONE, clipped, interpolated)), 0)
-    old, old_present = grid.scatter(bonds)
-    old_kept = row(nr["last_tempo"]) > col(nr["block_at_registration"])
-    old = old * (old_kept if old_present is None else old_kept & old_present)
-
-    dividend_bits = np.zeros(nr.height, np.int64)
-    stored = np.zeros(grid.shape, np.uint16)
-    incentive = col(incentive_bits)
-    for model, epochs in ((dense_classic, ~yuma3), (dense_yuma3, yuma3)):
-        if not epochs.any():
-            continue
-        part = slice(None) if epochs.all() else np.flatnonzero(epochs)
-        d, stored[part] = model(grid, nr, part, wb[part], None if wb_present is None else wb_present[part],
-                                old[part], incentive[part], consensus_bits)
-        grid.per_epoch(dividend_bits)[np.ix_(np.arange(grid.n_epochs)[part], grid.rows)] = d
-
-    # §2.12: stored rows of uids with a new permit, nonzero entries, in (vid, mid) order (the grid's).
-    stored *= row(nr["new_permit"])
-    nonzero = stored > 0
-    shape = grid.shape
-    counts = nonzero.sum(axis=(1, 2))
-    schema = EPOCH_BONDS_OUT.polars_schema()
-    bond_frame = pl.DataFrame({
-        **{k: np.repeat(keys.get_column(k).to_numpy()[first_nid + nr.epoch_start], counts) for k in KEY},
-        "validator_uid": np.broadcast_to(grid.rows.astype(np.uint16)[None, :, None], shape)[nonzero],
-        "miner_uid": np.broadcast_to(grid.cols.astype(np.uint16)[None, None, :], shape)[nonzero],
-        "bond": stored[nonzero]})
-    return EdgeResults(
-        {"consensus_bits": consensus_bits, "validator_trust_bits": trust_bits, "incentive_bits": incentive_bits,
-         "raw_dividend_bits": dividend_bits},
-        bond_frame.select([pl.col(c).cast(t) for c, t in schema.items()]))
-
-
-def dense_consensus(grid: Grid, w: np.ndarray, nr: ChunkNeurons) -> np.ndarray:
-    """§2.6 on the grid: the rule of `median._median_of_sorted` per column, the positive scores of V
-    sorted along the validator axis (packed with their row, so the row's stake can be found)."""
-    sigma = grid.per_epoch(nr["median_stake_bits"])[:, grid.rows]  # [E, rows]
-    n_epochs, n_rows, _ = grid.shape
-    row_bits = max(int(n_rows - 1).bit_length(), 1)
-    # Entries of validators outside V count as score 0 with no stake (they are not in the median).
-    packed = ((w * (sigma[:, :, None] > 0)) << row_bits) | np.arange(n_rows)[None, :, None]
-    packed = np.sort(packed.transpose(0, 2, 1), axis=2)  # [E, cols, rows], ascending scores
-    score = packed >> row_bits
-    stake = np.take(sigma, (packed & ((1 << row_bits) - 1)) + (np.arange(n_epochs) * n_rows)[:, None, None])
-    stake *= score > 0
-    running = np.cumsum(stake, axis=2)
-    total = grid.per_epoch(nr["median_total_bits"])[:, :1]  # S per epoch, [E, 1]
-    minority = total - grid.per_epoch(nr["kappa_bits"])[:, :1]  # μ = S − κ
-    zero_mass = total - running[:, :, -1]  # Z: V's stake at score 0, [E, cols]
-    over = (running + (zero_mass - minority)[:, :, None] > 0) & (score > 0)  # Z + cum > μ
-    first_over = over.argmax(axis=2)[:, :, None]
-    median = np.where(np.take_along_axis(over, first_over, axis=2)[:, :, 0],
-                      np.take_along_axis(score, first_over, axis=2)[:, :, 0], score[:, :, -1])
-    return np.where((zero_mass > 0) & (zero_mass > minority), 0, median)
-
-
-def dense_classic(grid: Grid, nr: ChunkNeurons, part, wb: np.ndarray, wb_present: np.ndarray, old: np.ndarray,
-                  incentive: np.ndarray, consensus_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`classic_bonds_and_dividends` on the grid's epochs `part`: (d per [epoch, row], stored u16)."""
-    active = grid.by_row(nr["active_stake_bits"])[part]
-    alpha = grid.by_row(nr["ema_alpha_bits"])[part]
-    # Every x below is ≥ 0 and its divisor is a column sum or maximum of x, so x = 0 wherever the divisor is
-    # 0: `np_fx_div_by` then equals `np_int_normalize` / `np_fx_normalize` / `np_fx_div` entry for entry.
-    old = np_fx_div_by(old, old.sum(axis=1, keepdims=True))
-    delta = np_fx_mul(wb, active)
-    delta = np_fx_div_by(delta, delta.sum(axis=1, keepdims=True))
-    ema = np_fx_mul(delta, alpha) + np_fx_mul(old, ONE - alpha)
-    ema = np.maximum(ema, 0)  # entries ≤ 0 are dropped
-    ema = np_fx_div_by(ema, ema.sum(axis=1, keepdims=True))
-    d = np_fx_mul(ema, incentive).sum(axis=2)  # ⊗ is exact: either order
-    return d, np_to_u16(np_fx_div_by(ema, ema.max(axis=1, keepdims=True)))
-
-
-def dense_yuma3(grid: Grid, nr: ChunkNeurons, part, wb: np.ndarray, wb_present: np.ndarray, old: np.ndarray,
-                incentive: np.ndarray, consensus_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`yuma3_bonds_and_dividends` on the grid's epochs `part`: (d per [epoch, row], stored u16)."""
-    per_epoch = grid.per_epoch
-    old = np_u16_proportion_bits(old)
-    liquid = (per_epoch(nr["liquid_alpha_enabled"])[part, 0]
-              & (per_epoch(consensus_bits)[part] > 0).any(axis=1))
-    ema = np.empty_like(wb)
-    if liquid.any():
-        # §3: α per W^B entry; E = min(1, (1 − α) ⊗ B ⊕ max(0, α ⊗ W^B)) on W^B's entries only. Computed
-        # over the whole grid of the liquid epochs (k, lo, hi per epoch broadcast), then masked.
-        some = slice(None) if liquid.all() else liquid
-        w_l, b_l = wb[some], old[some]
-        per_epoch_param = {name: per_epoch(nr[name])[part][some][:, :1, None]
-                           for name in ("steepness_bits", "alpha_low_bits", "alpha_high_bits")}
-        alpha = np_liquid_alpha(w_l, b_l, grid.by_col(liquid_alpha_consensus(consensus_bits, nr))[part][some],
-                                per_epoch_param["steepness_bits"], per_epoch_param["alpha_low_bits"],
-                                per_epoch_param["alpha_high_bits"])
-        ema[some] = np.minimum(np_fx_mul(b_l, ONE - alpha) + np.maximum(np_fx_mul(alpha, w_l), 0), ONE) \
-            * wb_present[some]
-    if not liquid.all():
-        alpha_b = grid.by_row(nr["ema_alpha_bits"])[part][~liquid]
-        ema[~liquid] = np_fx_mul(wb[~liquid], alpha_b) + np_fx_mul(old[~liquid], ONE - alpha_b)
-    ema = np.maximum(ema, 0)  # entries ≤ 0 are dropped
-    normalized = np_fx_div_by(ema, ema.sum(axis=1, keepdims=True))  # ema ≥ 0: as `np_fx_div`
-    bond_value = np_fx_mul(normalized, incentive).sum(axis=2)
-    d = np_fx_mul(bond_value, grid.per_epoch(nr["active_stake_bits"])[part][:, grid.rows])
-    return d, np_to_u16(ema)

@@ -1,0 +1,57 @@
+"""The epoch's output terms as the chain stores them (subtensor `run_epoch/epoch_terms.rs`): per uid u16 and
+rao (`neuron_outputs`), and the new bond rows (`bond_outputs`), from the engine's I32F32 results."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+from schemas.consensus import EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH_NEURONS_OUT
+from tasks.consensus.epoch_loaders import ChunkNeurons, Edges
+from tasks.consensus.fixed import to_u16
+
+KEY = list(EPOCH_KEY)
+
+
+class EpochOutputs(NamedTuple):
+    """neurons: one row per (netuid, mechid, block, uid), EPOCH_NEURONS_OUT columns, in that order;
+    bonds: one row per new nonzero bond edge as the chain stores it, EPOCH_BONDS_OUT columns, sorted
+    by (netuid, mechid, block, validator_uid, miner_uid)."""
+
+    neurons: pl.DataFrame
+    bonds: pl.DataFrame
+
+
+class EdgeResults(NamedTuple):
+    """What the edge steps give back per chunk: per-neuron columns and the stored bond edges (global
+    vid/mid)."""
+
+    neurons: dict[str, np.ndarray]
+    bonds: pl.DataFrame
+    NEURON_COLUMNS = ("consensus_bits", "validator_trust_bits", "incentive_bits", "raw_dividend_bits")
+
+
+def neuron_outputs(nr: pl.LazyFrame) -> pl.DataFrame:
+    """EPOCH_NEURONS_OUT rows, sorted by (netuid, mechid, block, uid) (the `nid` order)."""
+    schema = EPOCH_NEURONS_OUT.polars_schema()
+    out = nr.select(*KEY, "uid", "stake_weight", "active", pl.col("new_permit").alias("validator_permit"),
+                    consensus=to_u16("consensus_bits"), incentive=to_u16("incentive_bits"),
+                    dividends=to_u16("dividend_bits"), validator_trust=to_u16("validator_trust_bits"),
+                    server_emission="server_emission", validator_emission="validator_emission",
+                    emission="emission")
+    return out.select([pl.col(c).cast(t) for c, t in schema.items()]).collect()
+
+
+def bond_outputs(parts: list[Edges], nr: ChunkNeurons, keys: pl.DataFrame, first_nid: int) -> pl.DataFrame:
+    """§2.12: rows of uids with a new permit, nonzero u16 entries, sorted by key, validator, miner
+    (the (vid, mid) order, since nid follows the key order). `keys`: the batch's key and uid per nid."""
+    stored = Edges(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
+    stored = stored.select(nr["new_permit"][stored.vid] & (stored.value > 0))
+    order = np.argsort(stored.vid * nr.height + stored.mid, kind="stable")
+    vid, mid = stored.vid[order] + first_nid, stored.mid[order] + first_nid
+    out = keys[vid].select(*KEY, validator_uid="uid").with_columns(
+        miner_uid=keys.get_column("uid").gather(mid), bond=pl.Series(stored.value[order]))
+    schema = EPOCH_BONDS_OUT.polars_schema()
+    return out.select([pl.col(c).cast(t) for c, t in schema.items()])
