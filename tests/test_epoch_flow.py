@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from neurons.hostile import create_hostile_app
 from neurons.miner import MinerServer, create_app, stop_servers
 from tasks.simnet.chain import SimChain
 from tasks.weights.convert import chain_stored_row
-from tests.support.crashkit import REPO, hooked
+from tests.support.crashkit import KillPoint, run_and_kill
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
@@ -133,19 +131,11 @@ def test_killed_between_scoring_and_pushing_then_rerun_pushes_once(subnet, prefe
     state = tmp_path / "sim.json"
     shutil.copy(subnet["pristine"], state)
     wh_dir = tmp_path / "wh"
-    marker = tmp_path / "scored"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
     args = ["epoch", "--chain", f"sim:11@{state}", "--netuid", str(NETUID), "--hotkey-uri", "//Alice",
             "--warehouse", str(wh_dir), "--timeout", "3", "--deadline", "5", "--challenges", "8", "--push"]
-    proc = subprocess.Popen(hooked(args, after_scores=str(marker)), env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), "the epoch never reached the point between scoring and pushing"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run = run_and_kill(args, env, wh_dir, KillPoint("seam", "after_scores"), tmp_path)
+    assert run.reached, "the epoch never reached the point between scoring and pushing"
     wh = Warehouse(wh_dir)
     scores_before = wh.read("scores").sort("miner_uid")
     assert wh.read("weight_submissions").height == 0

@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +24,7 @@ from tasks.evaluation.plugin import ChallengeOptions, available_tasks, load_task
 from tasks.evaluation.price_task import PriceTask, price_scores
 from tasks.simnet.chain import SimChain
 from tasks.weights.convert import chain_stored_row
-from tests.support.crashkit import REPO, hooked
+from tests.support.crashkit import REPO, KillPoint, run_and_kill
 from warehouse import Warehouse
 
 BIN = str(Path(sys.executable).parent / "yumaflow")
@@ -144,18 +142,10 @@ def test_price_epochs_settle_later_and_push_weights_from_the_settled_scores(subn
 def test_killed_between_answers_and_settlement_loses_nothing(subnet, prefect_api, tmp_path):
     state = tmp_path / "sim.json"
     shutil.copy(subnet["pristine"], state)
-    marker = tmp_path / "answered"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_LOGGING_LEVEL": "WARNING"}
     wh_dir = tmp_path / "wh"
-    proc = subprocess.Popen(hooked(epoch_args(state, wh_dir), after_answers=str(marker)), env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert marker.exists(), "the epoch never stored its answers"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run = run_and_kill(epoch_args(state, wh_dir), env, wh_dir, KillPoint("seam", "after_answers"), tmp_path)
+    assert run.reached, "the epoch never stored its answers"
     wh = Warehouse(wh_dir)
     answers = wh.read("responses")
     assert answers.height > 0 and wh.read("scores").height == 0

@@ -143,8 +143,7 @@ def diagnose(chain, netuid: int | None = None) -> Report:
 
 
 SETTINGS_SHOWN = ("tempo", "epoch_consensus", "yuma3_enabled", "liquid_alpha_enabled", "liquid_alpha_consensus_mode",
-                  "alpha_low",
-                  "alpha_high", "alpha_sigmoid_steepness", "bonds_reset_enabled", "mechanism_count",
+                  "alpha_low", "alpha_high", "alpha_sigmoid_steepness", "bonds_reset_enabled", "mechanism_count",
                   "mechanism_emission_split", "commit_reveal_enabled", "commit_reveal_version",
                   "reveal_period_epochs", "subnet_epoch_index", "last_epoch_block", "pending_epoch_at",
                   "max_epochs_per_block", "weights_rate_limit", "min_allowed_weights", "max_weight_limit")

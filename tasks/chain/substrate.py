@@ -379,9 +379,11 @@ class SubstrateChain:
                 timelocked.extend((int(commit_epoch), str(entry[0]), int(entry[1])) for entry in queue)
         return hash_queues, timelocked
 
-    def commit_blocks(self, pinned: Pinned, netuid: int, hotkeys: list[str]) -> list[int | None]:
+    def commit_blocks(self, pinned: Pinned, netuid: int, hotkeys: list[str],
+                      settings: dict | None = None) -> list[int | None]:
         """Per uid, the block of its earliest unexpired weight commit as the epoch after `pinned` will see
-        it (the commit-reveal mask's c_i; None: no such commit).
+        it (the commit-reveal mask's c_i; None: no such commit). `settings`: the subnet's `subnet_settings`
+        at `pinned` when the caller has read them already (else its schedule items are read here).
 
         Read on runtimes with the stateful epoch schedule (SubnetEpochIndex), whose commit layouts the
         current subtensor code defines; earlier runtimes give None for every uid (not read: the commit
@@ -390,9 +392,11 @@ class SubstrateChain:
         codec = pinned.codec
         if codec.storage(needs.MODULE, "SubnetEpochIndex") is None:
             return [None] * len(hotkeys)
-        epoch_index, reveal_period = self.storage_values(pinned, [
-            (needs.SUBNET_STORAGE["subnet_epoch_index"], [netuid]),
-            (needs.SUBNET_STORAGE["reveal_period_epochs"], [netuid])])
+        if settings is None:
+            settings = dict(zip(("subnet_epoch_index", "reveal_period_epochs"), self.storage_values(pinned, [
+                (needs.SUBNET_STORAGE["subnet_epoch_index"], [netuid]),
+                (needs.SUBNET_STORAGE["reveal_period_epochs"], [netuid])]), strict=True))
+        epoch_index, reveal_period = settings["subnet_epoch_index"], settings["reveal_period_epochs"]
         hash_queues, timelocked = self.weight_commits(pinned, netuid)
         earliest = earliest_unexpired_commit_blocks(
             {hotkey: [(int(e[1]), int(e[2])) for e in queue] for hotkey, queue in hash_queues.items()},
@@ -412,12 +416,13 @@ class SubstrateChain:
             metagraph = self.metagraph(pinned, netuid)
         if "neurons" in parts or ("subnets" in parts and metagraph is None):
             lite = self.neurons_lite(pinned, netuid, metagraph)
+        settings = self.subnet_settings(pinned, netuid) if "subnets" in parts else None  # read once, used by both
         if "blocks" in parts:
             out["blocks"] = self._blocks_frame(pinned)
         if "neurons" in parts:
-            out["neurons"] = self._neurons_frame(pinned, netuid, metagraph, lite)
+            out["neurons"] = self._neurons_frame(pinned, netuid, metagraph, lite, settings)
         if "subnets" in parts:
-            out["subnets"] = self._subnets_frame(pinned, netuid, metagraph, lite)
+            out["subnets"] = self._subnets_frame(pinned, netuid, metagraph, lite, settings)
         if "weights" in parts or "bonds" in parts:
             mechanisms = self.mechanism_count(pinned, netuid)
             for part, item, column in (("weights", needs.WEIGHTS, "weight"), ("bonds", needs.BONDS, "bond")):
@@ -483,7 +488,8 @@ class SubstrateChain:
                              "spec_version": [pinned.spec_version], "timestamp_ms": [now],
                              "source": [self.source]}, schema=tables.BLOCKS.polars_schema())
 
-    def _neurons_frame(self, pinned: Pinned, netuid: int, metagraph: dict | None, lite: list[dict]):
+    def _neurons_frame(self, pinned: Pinned, netuid: int, metagraph: dict | None, lite: list[dict],
+                       settings: dict | None = None):
         n = len(lite)
         data = {"netuid": [netuid] * n, "block": [pinned.block] * n, "uid": list(range(n))}
         if metagraph is not None:
@@ -509,7 +515,7 @@ class SubstrateChain:
         data["axon_protocol"] = [a["protocol"] if a["ip"] else None for a in axons]
         # The commit-reveal mask's input, where the subnet runs commit-reveal (mechanism 0's commits).
         commit_reveal = (metagraph or {}).get("commit_reveal_weights_enabled")
-        data["commit_block"] = (self.commit_blocks(pinned, netuid, data["hotkey"]) if commit_reveal
+        data["commit_block"] = (self.commit_blocks(pinned, netuid, data["hotkey"], settings) if commit_reveal
                                 else [None] * n)
         return pl.DataFrame(data, schema=tables.NEURONS.polars_schema())
 
@@ -562,8 +568,8 @@ class SubstrateChain:
             settings["mechanism_emission_split"] = []  # no entry: the chain splits evenly
         return settings
 
-    def _subnets_frame(self, pinned: Pinned, netuid: int, metagraph: dict | None, lite: list[dict] | None):
-        settings = self.subnet_settings(pinned, netuid)
+    def _subnets_frame(self, pinned: Pinned, netuid: int, metagraph: dict | None, lite: list[dict] | None,
+                       settings: dict):
         if metagraph is None:  # spec 218: what the metagraph would carry, from storage and legacy hyperparams
             source = self._subnet_source_without_metagraph(pinned, netuid)
             hotkeys = [neuron["hotkey"] for neuron in lite]

@@ -33,11 +33,10 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     `epoch_weights`, `epoch_bonds`, keyed by that epoch. The epoch emission is the subnet's pending
     alpha emission at P, split over mechanisms as `split_emissions` does (§5.3: by the subnet's
     MechanismEmissionSplit, else evenly; the remainder on mechanism 0). The rules after spec 425 come
-    from the same snapshot: liquid alpha's consensus mode and
-    the Consensus stored at P (its "previous"), commit-reveal and each uid's unexpired commit block; a
-    Null-consensus epoch is left out (no Yuma runs). The block's own injection at P + 1 is not in any
-    snapshot, so emissions are a lower bound for real chains (exact for the simulated subnet, which
-    records E itself).
+    from the same snapshot: liquid alpha's consensus mode and the Consensus stored at P (its "previous"),
+    commit-reveal and each uid's unexpired commit block; a Null-consensus epoch is left out (no Yuma runs).
+    The block's own injection at P + 1 is not in any snapshot, so emissions are a lower bound for real
+    chains (exact for the simulated subnet, which records E itself).
     """
     # A subnet with no registered uid has no epoch to recompute (the engine refuses empty epochs).
     # Runtimes before mechanisms (spec 218) have no MechanismCountCurrent: one mechanism.
@@ -56,8 +55,8 @@ def epoch_inputs_from_snapshots(subnets: pl.DataFrame, neurons: pl.DataFrame, we
     # The rules after spec 425, as the snapshot's own runtime stored them (README "Epoch variants"):
     # a runtime without an item ran the spec-425 rule (null -> Current, Yuma).
     epochs = epochs.with_columns(
-        _variant_code(epochs, "liquid_alpha_consensus_mode", contract.CONSENSUS_MODES, contract.consensus_mode_code),
-        _variant_code(epochs, "epoch_consensus", contract.EPOCH_CONSENSUS, contract.epoch_consensus_code))
+        _variant_code(epochs, "liquid_alpha_consensus_mode", contract.consensus_mode_code),
+        _variant_code(epochs, "epoch_consensus", contract.epoch_consensus_code))
     # A Null-consensus epoch runs no Yuma: there is nothing of it this engine can recompute.
     epochs = epochs.filter(pl.col("epoch_consensus") == contract.EPOCH_CONSENSUS.index("yuma"))
     epochs = epochs.select([pl.col(c).cast(t) for c, t in contract.EPOCHS.polars_schema().items()])
@@ -98,15 +97,13 @@ def mechanism_emission() -> pl.Expr:
     return (share + pl.when(pl.col("mechid") == 0).then(remainder).otherwise(0)).cast(pl.UInt64)
 
 
-def _variant_code(frame: pl.DataFrame, column: str, names: tuple[str, ...], code_of) -> pl.Expr:
-    """An enum variant name column as its code (null: the item's historical value, code 0). A variant this
-    engine does not know is refused by name (`code_of` raises), rather than recomputed under other rules."""
-    code = pl.col(column).str.to_lowercase().replace_strict(
-        {name: k for k, name in enumerate(names)}, default=None, return_dtype=pl.UInt8)
-    unknown = frame.filter(pl.col(column).is_not_null() & code.is_null())
-    if unknown.height:
-        code_of(unknown[column][0])
-    return code.fill_null(0).alias(column)
+def _variant_code(frame: pl.DataFrame, column: str, code_of) -> pl.Expr:
+    """An enum variant name column as its code, each distinct name mapped once by `code_of` (null: the
+    item's historical value). A variant this engine does not know is refused by name (`code_of` raises),
+    rather than recomputed under other rules."""
+    codes = {name: code_of(name) for name in frame.get_column(column).drop_nulls().unique().to_list()}
+    return (pl.col(column).replace_strict(codes, default=None, return_dtype=pl.UInt8)
+            .fill_null(code_of(None)).alias(column))
 
 
 PARITY_COLUMNS = ("active", "validator_permit", "consensus", "incentive", "dividends", "validator_trust",

@@ -81,6 +81,7 @@ class KilledRun:
     returncode: int
     seconds: float
     stderr: str = ""
+    reached: bool = False  # a commit point or seam kill: the process arrived there (not a timeout)
 
 
 def run_and_kill(args: list[str], env: dict, root: Path, kill: KillPoint, marker_dir: Path,
@@ -113,7 +114,7 @@ def run_and_kill(args: list[str], env: dict, root: Path, kill: KillPoint, marker
     if killed:
         os.killpg(proc.pid, signal.SIGKILL)
     _, err = proc.communicate()
-    return KilledRun(kill, killed, proc.returncode, time.monotonic() - started, err or "")
+    return KilledRun(kill, killed, proc.returncode, time.monotonic() - started, err or "", reached=marker.exists())
 
 
 def table_rows(wh: Warehouse, drop: dict[str, tuple[str, ...]] | None = None) -> dict[str, pl.DataFrame]:
