@@ -3,8 +3,10 @@ of many whole-array NumPy passes, the same exact integer recipe (fixed.py) entry
 
 Every helper here is the scalar form of its NumPy counterpart in `fixed.py`, with the same operand ranges
 (I32F32 bits in int64; 16-bit limb splits keep every intermediate below 2^63). `dense_epoch_terms` runs
-§2.5–§2.10 of `epoch_dense.dense_edge_steps` for each epoch of a grid chunk, epochs in parallel.
-Compiled once per machine (`cache=True`: a second process loads the compiled code).
+§2.5–§2.10 of `epoch_dense.dense_edge_steps` for each epoch of a grid chunk. The kernels release the GIL
+(`nogil`), so chunks run in parallel on the engine's own threads (`epoch.EDGE_STEP_THREADS`) with no
+threading layer of numba's (whose default one may not be entered from two threads at once). Compiled once
+per machine (`cache=True`: a second process loads the compiled code).
 """
 
 from __future__ import annotations
@@ -112,13 +114,13 @@ def liquid_alpha(w, b, c, k, lo, hi):
 
 # ---------------------------------------------------------------- §2.5–§2.10 on a dense grid
 
-@nb.njit(cache=True, parallel=True)
+@_jit
 def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                       last_update, registered, permit_mask, is_owner, commit_block, last_tempo,
                       median_stake, active_stake, liquid_source, previous_consensus,
                       median_total, kappa, beta, yuma3, liquid_enabled, ema_alpha, steepness, alpha_low,
                       alpha_high, consensus_out, trust_out, incentive_out, dividend_out, stored_out):
-    """Per epoch e of the grid (in parallel): `rows`/`cols` the grid's uids; raw_w/raw_b [E, R, C] the stored
+    """Per epoch e of the grid: `rows`/`cols` the grid's uids; raw_w/raw_b [E, R, C] the stored
     u16 weights and bonds with their presence; per-neuron inputs [E, n]; per-epoch inputs [E]. Writes the
     consensus, validator trust, incentive and raw dividend bits per neuron [E, n] and the stored u16 bonds
     [E, R, C] (before the new-permit mask)."""
@@ -127,7 +129,7 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
     row_bits = 1
     while (1 << row_bits) < n_rows:
         row_bits += 1
-    for e in nb.prange(n_epochs):
+    for e in range(n_epochs):
         w = np.zeros((n_rows, n_cols), np.int64)
         present = np.zeros((n_rows, n_cols), np.bool_)
         # §2.5: masked (permit rows, diagonal but the owner's, outdated, commit-reveal), row-normalised.
