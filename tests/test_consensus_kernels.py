@@ -1,0 +1,51 @@
+"""The compiled kernels' scalar helpers (tasks/consensus/epoch_kernels.py) equal the exact NumPy column forms
+of fixed.py value for value, over the operand ranges the epoch uses (edge cases included). The kernels'
+epoch steps are checked against the literal reference by the random-epoch tests, which force the dense
+path (test_consensus_engine.test_dense_and_sparse_edge_paths_each_equal_the_reference)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.consensus import epoch_kernels as k
+from tasks.consensus import fixed
+
+ONE = 1 << 32
+rng = np.random.default_rng(16)
+
+
+def _each(f, *columns):
+    return np.array([f(*(int(c[i]) for c in columns)) for i in range(len(columns[0]))], np.int64)
+
+
+def test_mul_div_and_u16_conversions():
+    x = np.r_[rng.integers(-ONE, 2**34, 3000), [0, ONE, -ONE, 2**34]]
+    y = np.r_[rng.integers(0, 2**40, 3000), [0, ONE, 1, 2**40 - 1]]
+    assert (_each(k.fx_mul, x, y) == fixed.np_fx_mul(x, y)).all()
+    num = np.r_[rng.integers(0, 2**47, 3000), [0, 1, 2**47 - 1, 5]]
+    den = np.r_[rng.integers(0, 2**47, 3000), [0, 1, 2**47 - 1, 0]]
+    den[::7] = num[::7] + rng.integers(0, 1000, len(num[::7]))  # quotients around 1.0, the common case
+    small = num <= den * 2**10  # quotients below 2^42
+    num, den = num[small], den[small]
+    assert (_each(k.fx_div, num, den) == fixed.np_fx_div(num, den)).all()
+    bits = np.r_[rng.integers(-ONE, 2 * ONE, 2000), [0, ONE - 1, ONE, -1]]
+    assert (_each(k.to_u16, bits) == fixed.np_to_u16(bits).astype(np.int64)).all()
+    u = np.arange(0, 65536)
+    assert (_each(k.u16_proportion_bits, u) == fixed.np_u16_proportion_bits(u)).all()
+
+
+def test_wide_multiply_reciprocal_exp_and_the_liquid_alpha_sigmoid():
+    x = rng.integers(0, 2**58, 2000)
+    y = rng.integers(-(2**36), 2**36, 2000)
+    assert (_each(k.mul_wide, x, y) == fixed.np_mul_wide(x, y)).all()
+    s = np.r_[rng.integers(2**32, 2**61, 2000), [2**32, 2**33, 2**60, 2**61 - 1]]
+    assert (_each(k.two_pow64_over, s) == fixed.np_two_pow64_over(s)).all()
+    e = np.r_[rng.integers(-25 * ONE, 25 * ONE, 3000), [0, ONE, -ONE, 20 * ONE, -20 * ONE, 1, -1]]
+    assert (_each(k.exp_safe, e) == fixed.np_exp_safe(e)).all()
+    n = 3000
+    w, b, c = (rng.integers(0, ONE + 1, n) for _ in range(3))
+    w[::5] = b[::5]  # ties: w ≥ b takes the buy side
+    steep = rng.choice([-(32768 * ONE) // 100, 0, 10 * ONE, (32767 * ONE) // 100], n)
+    lo = rng.integers(ONE // 40, ONE, n)
+    hi = np.minimum(lo + rng.integers(0, ONE, n), ONE)
+    assert (_each(k.liquid_alpha, w, b, c, steep, lo, hi) == fixed.np_liquid_alpha(w, b, c, steep, lo, hi)).all()
