@@ -45,6 +45,24 @@ def fx_div(x, s):
 
 
 @_jit
+def reciprocal(s):
+    """The scale `div_by` multiplies by for divisor S (0 for S = 0): 2^32/S lowered by (1 − 2^−45)."""
+    return (4294967296.0 * (1.0 - 2.0 ** -45)) / s if s > 0 else 0.0
+
+
+@_jit
+def div_by(x, s, recip):
+    """`fx_div(x, s)` for 0 ≤ X < 2^47 and quotients below 2^40, from the divisor's `reciprocal` (`np_fx_div_by`):
+    the float estimate is ⌊Q⌋ or ⌊Q⌋ − 1 and one exact remainder test corrects it; no integer division."""
+    if s <= 0:
+        return 0
+    q = np.int64(x * recip)
+    if (x << 32) - q * s >= s:
+        q += 1
+    return q
+
+
+@_jit
 def to_u16(x):
     """floor(x·65535) clamped to [0, 65535] (`np_to_u16`)."""
     v = (x * U16_MAX) >> 32
@@ -145,8 +163,9 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                 if p:
                     w[r, c] = raw_w[e, r, c]
                     total += raw_w[e, r, c]
+            scale = reciprocal(total)
             for c in range(n_cols):
-                w[r, c] = fx_div(w[r, c], total)
+                w[r, c] = div_by(w[r, c], total, scale)
 
         # §2.6 consensus: the stake-weighted median of each column over V (rows with σ > 0).
         packed = np.empty(n_rows, np.int64)
@@ -229,23 +248,33 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                     ema[r, c] = fx_mul(wb[r, c], active_stake[e, rows[r]])  # ΔB before normalising
                     col_sum[c] += ema[r, c]
             col_ema = np.zeros(n_cols, np.int64)
+            sum_scale = np.empty(n_cols)
+            old_scale = np.empty(n_cols)
+            for c in range(n_cols):
+                sum_scale[c] = reciprocal(col_sum[c])
+                old_scale[c] = reciprocal(old_sum[c])
             for r in range(n_rows):
                 for c in range(n_cols):
-                    v = fx_mul(fx_div(ema[r, c], col_sum[c]), a_b) + fx_mul(fx_div(old[r, c], old_sum[c]), ONE - a_b)
+                    v = (fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), a_b)
+                         + fx_mul(div_by(old[r, c], old_sum[c], old_scale[c]), ONE - a_b))
                     v = v if v > 0 else 0
                     ema[r, c] = v
                     col_ema[c] += v
             col_max = np.zeros(n_cols, np.int64)
+            for c in range(n_cols):
+                sum_scale[c] = reciprocal(col_ema[c])
             for r in range(n_rows):
                 for c in range(n_cols):
-                    ema[r, c] = fx_div(ema[r, c], col_ema[c])
+                    ema[r, c] = div_by(ema[r, c], col_ema[c], sum_scale[c])
                     if ema[r, c] > col_max[c]:
                         col_max[c] = ema[r, c]
+            for c in range(n_cols):
+                old_scale[c] = reciprocal(col_max[c])
             for r in range(n_rows):
                 d = 0
                 for c in range(n_cols):
                     d += fx_mul(ema[r, c], incentive_out[e, cols[c]])
-                    stored_out[e, r, c] = to_u16(fx_div(ema[r, c], col_max[c]))
+                    stored_out[e, r, c] = to_u16(div_by(ema[r, c], col_max[c], old_scale[c]))
                 dividend_out[e, rows[r]] = d
         else:
             # §2.10 Yuma3: B = u16 ⊘ 65535; liquid α per W^B entry (§3) or α_b; Ê = colnorm(E); d = (Ê·I) ⊗ a.
@@ -276,9 +305,12 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                     v = v if v > 0 else 0
                     ema[r, c] = v
                     col_sum[c] += v
+            sum_scale = np.empty(n_cols)
+            for c in range(n_cols):
+                sum_scale[c] = reciprocal(col_sum[c])
             for r in range(n_rows):
                 value = 0
                 for c in range(n_cols):
-                    value += fx_mul(fx_div(ema[r, c], col_sum[c]), incentive_out[e, cols[c]])
+                    value += fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), incentive_out[e, cols[c]])
                     stored_out[e, r, c] = to_u16(ema[r, c])
                 dividend_out[e, rows[r]] = fx_mul(value, active_stake[e, rows[r]])
