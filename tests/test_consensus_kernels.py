@@ -41,11 +41,22 @@ def test_wide_multiply_reciprocal_exp_and_the_liquid_alpha_sigmoid():
     s = np.r_[rng.integers(2**32, 2**61, 2000), [2**32, 2**33, 2**60, 2**61 - 1]]
     assert (_each(k.two_pow64_over, s) == fixed.np_two_pow64_over(s)).all()
     e = np.r_[rng.integers(-25 * ONE, 25 * ONE, 3000), [0, ONE, -ONE, 20 * ONE, -20 * ONE, 1, -1]]
-    assert (_each(k.exp_safe, e) == fixed.np_exp_safe(e)).all()
+    assert (_exp_many(e) == fixed.np_exp_safe(e)).all()
+    p = np.r_[rng.integers(0, 2**62, 3000), [0, 1, 2**62 - 1, 30, 31, 61, 62]]
+    for i in range(2, 32):
+        assert (_each(lambda v, i=i: k.floor_div_small(v, i, 1.0 / i), p) == p // i).all()
     n = 3000
     w, b, c = (rng.integers(0, ONE + 1, n) for _ in range(3))
     w[::5] = b[::5]  # ties: w ≥ b takes the buy side
     steep = rng.choice([-(32768 * ONE) // 100, 0, 10 * ONE, (32767 * ONE) // 100], n)
     lo = rng.integers(ONE // 40, ONE, n)
     hi = np.minimum(lo + rng.integers(0, ONE, n), ONE)
-    assert (_each(k.liquid_alpha, w, b, c, steep, lo, hi) == fixed.np_liquid_alpha(w, b, c, steep, lo, hi)).all()
+    exp_values = _exp_many(_each(k.liquid_alpha_exp_argument, w, b, c, steep))
+    alpha = _each(k.liquid_alpha_from_exp, exp_values, lo, hi)
+    assert (alpha == fixed.np_liquid_alpha(w, b, c, steep, lo, hi)).all()
+
+
+def _exp_many(x):
+    out, magnitude, term = (np.empty_like(x) for _ in range(3))
+    k.exp_safe_many(x, out, magnitude, term)
+    return out

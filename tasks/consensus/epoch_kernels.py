@@ -92,39 +92,65 @@ def two_pow64_over(s):
 
 
 @_jit
-def exp_safe(x):
-    """subtensor `exp_safe` (`np_exp_safe`): clamp to [−20, 20]; exp(0) = 1, exp(1) = e as I9F23; else the
-    Taylor sum on |x| (terms i = 2..31, each ⌊term ⊗ |x|⌋ / i) and, for x < 0, its reciprocal."""
-    if x > EXP_ARG_LIMIT:
-        x = EXP_ARG_LIMIT
-    elif x < -EXP_ARG_LIMIT:
-        x = -EXP_ARG_LIMIT
-    if x == 0:
-        return ONE
-    if x == ONE:
-        return EXP_ONE_BITS
-    op = -x if x < 0 else x
-    result = op + ONE
-    term = op
+def exp_safe_many(x, out, magnitude, term):
+    """subtensor `exp_safe` of every value of `x` into `out` (`np_exp_safe`; `magnitude`, `term` are scratch of
+    x's length): clamp to [−20, 20]; exp(0) = 1, exp(1) = e as I9F23; else the Taylor sum on |x| (terms i = 2..31,
+    each ⌊term ⊗ |x|⌋ / i) and, for x < 0, its reciprocal. One term for all values at a time, so the loop runs
+    in vector lanes; it stops once every term is 0 (every later term is 0 too)."""
+    m = x.shape[0]
+    for k in range(m):
+        v = min(max(x[k], -EXP_ARG_LIMIT), EXP_ARG_LIMIT)
+        magnitude[k] = -v if v < 0 else v
+        term[k] = magnitude[k]
+        out[k] = magnitude[k] + ONE
     for i in range(2, TAYLOR_LAST_TERM + 1):
-        term = mul_wide(term, op) // i
-        if term == 0:
-            break  # every later term is 0 too
-        result += term
-    if x < 0:
-        return two_pow64_over(result)
-    return result
+        inverse = 1.0 / i
+        any_left = 0
+        for k in range(m):
+            t = floor_div_small(mul_wide(term[k], magnitude[k]), i, inverse)
+            term[k] = t
+            out[k] += t
+            any_left |= t
+        if any_left == 0:
+            break
+    for k in range(m):
+        v = x[k]
+        if v == 0:
+            out[k] = ONE
+        elif v == ONE:
+            out[k] = EXP_ONE_BITS
+        elif v < 0:
+            out[k] = two_pow64_over(out[k])
 
 
 @_jit
-def liquid_alpha(w, b, c, k, lo, hi):
-    """The per-edge EMA rate α of §3 (`np_liquid_alpha`)."""
+def floor_div_small(p, i, inverse):
+    """⌊p / i⌋ for 0 ≤ p < 2^62 and 2 ≤ i ≤ 31 (`inverse` = 1/i), without an integer division: a float
+    estimate is off by at most a few hundred, a second one on the exact remainder by at most one, and one
+    exact remainder test corrects that."""
+    q = np.int64(np.float64(p) * inverse)
+    r = p - q * i
+    q2 = np.int64(np.float64(r) * inverse)
+    q += q2
+    r -= q2 * i
+    return q + (r >= i) - (r < 0)
+
+
+@_jit
+def liquid_alpha_exp_argument(w, b, c, k):
+    """§3's sigmoid argument k ⊗ (Δ − ½): Δ = clamp(w − c, 0, 1) if w ≥ b (buying), else clamp(b − w, 0, 1)."""
     if w >= b:
         delta = w - c
     else:
         delta = b - w
     delta = 0 if delta < 0 else ONE if delta > ONE else delta
-    sig = two_pow64_over(ONE + exp_safe(mul_wide(k, delta - HALF)))
+    return mul_wide(k, delta - HALF)
+
+
+@_jit
+def liquid_alpha_from_exp(exp_value, lo, hi):
+    """§3's α from exp_safe of the argument: sig = 1 ⊘ (1 ⊕ exp); α = clamp(lo ⊕ sig ⊗ (hi − lo), lo, hi)."""
+    sig = two_pow64_over(ONE + exp_value)
     span = hi - lo
     alpha = lo + ((sig * (span >> 16) + ((sig * (span & 0xFFFF)) >> 16)) >> 16)
     return lo if alpha < lo else hi if alpha > hi else alpha
@@ -144,13 +170,17 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
     [E, R, C] (before the new-permit mask)."""
     n_epochs, n_rows, n_cols = raw_w.shape
     n = last_update.shape[1]
-    row_bits = 1
-    while (1 << row_bits) < n_rows:
-        row_bits += 1
+    w = np.zeros((n_rows, n_cols), np.int64)
+    present = np.zeros((n_rows, n_cols), np.bool_)
+    wb = np.zeros((n_rows, n_cols), np.int64)
+    wb_present = np.zeros((n_rows, n_cols), np.bool_)
+    old = np.zeros((n_rows, n_cols), np.int64)
+    ema = np.zeros((n_rows, n_cols), np.int64)
+    exp_scratch = np.zeros((4, n_rows * n_cols), np.int64)
+    consensus = np.zeros(n_cols, np.int64)
+    rank = np.zeros(n, np.int64)
     for e in range(n_epochs):
-        w = np.zeros((n_rows, n_cols), np.int64)
-        present = np.zeros((n_rows, n_cols), np.bool_)
-        # §2.5: masked (permit rows, diagonal but the owner's, outdated, commit-reveal), row-normalised.
+        # §2.5 weights: masked (permit rows, diagonal but the owner's, outdated, commit-reveal), row-normalised.
         for r in range(n_rows):
             i = rows[r]
             total = 0
@@ -160,50 +190,27 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                 p = (w_present[e, r, c] and permit_mask[e, i] and last_update[e, i] > reg
                      and commit_block[e, i] >= reg and (i != j or is_owner[e, i]))
                 present[r, c] = p
-                if p:
-                    w[r, c] = raw_w[e, r, c]
-                    total += raw_w[e, r, c]
+                w[r, c] = raw_w[e, r, c] if p else 0
+                total += w[r, c]
             scale = reciprocal(total)
             for c in range(n_cols):
                 w[r, c] = div_by(w[r, c], total, scale)
 
-        # §2.6 consensus: the stake-weighted median of each column over V (rows with σ > 0).
-        packed = np.empty(n_rows, np.int64)
+        # §2.6 consensus.
+        weighted_median_columns(w, median_stake[e], rows, median_total[e], kappa[e], consensus)
         for c in range(n_cols):
-            for r in range(n_rows):
-                score = w[r, c] if median_stake[e, rows[r]] > 0 else 0
-                packed[r] = (score << row_bits) | r
-            packed.sort()
-            minority = median_total[e] - kappa[e]
-            running = 0
-            for r in range(n_rows):
-                if (packed[r] >> row_bits) > 0:
-                    running += median_stake[e, rows[packed[r] & ((1 << row_bits) - 1)]]
-            zero_mass = median_total[e] - running
-            median = packed[n_rows - 1] >> row_bits
-            running = 0
-            for r in range(n_rows):
-                score = packed[r] >> row_bits
-                if score > 0:
-                    running += median_stake[e, rows[packed[r] & ((1 << row_bits) - 1)]]
-                    if running + zero_mass - minority > 0:
-                        median = score
-                        break
-            if zero_mass > 0 and zero_mass > minority:
-                median = 0
-            consensus_out[e, cols[c]] = median
+            consensus_out[e, cols[c]] = consensus[c]
 
-        # §2.7 clipping, trust, rank, incentive (normalised over the epoch's n uids).
-        clipped = np.empty((n_rows, n_cols), np.int64)
-        rank = np.zeros(n, np.int64)
+        # §2.7 clipping w̄ = min(w, C_j), validator trust, rank, incentive (normalised over the epoch's n uids).
+        rank[:] = 0
         for r in range(n_rows):
             i = rows[r]
             trust = 0
+            a_i = active_stake[e, i]
             for c in range(n_cols):
-                v = min(w[r, c], consensus_out[e, cols[c]])
-                clipped[r, c] = v
+                v = min(w[r, c], consensus[c])
                 trust += v
-                rank[cols[c]] += fx_mul(v, active_stake[e, i])
+                rank[cols[c]] += fx_mul(v, a_i)
             trust_out[e, i] = trust
         rank_total = 0
         for j in range(n):
@@ -213,104 +220,183 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
 
         # §2.8 bond weights W^B (with their entries) and the masked stored bonds.
         b_e = beta[e]
-        wb = np.zeros((n_rows, n_cols), np.int64)
-        wb_present = np.zeros((n_rows, n_cols), np.bool_)
-        old = np.zeros((n_rows, n_cols), np.int64)
         for r in range(n_rows):
             i = rows[r]
             for c in range(n_cols):
                 j = cols[c]
+                wb_present[r, c] = False
+                wb[r, c] = 0
                 if present[r, c]:
-                    cj = consensus_out[e, j]
-                    kept = w[r, c] == 0 or cj != 0
-                    interpolated = w[r, c] + fx_mul((clipped[r, c] if kept else 0) - w[r, c], b_e)
+                    clipped = min(w[r, c], consensus[c])
+                    kept = w[r, c] == 0 or consensus[c] != 0  # an entry with w > C_j = 0 is removed
                     if b_e == 0:
                         wb_present[r, c] = True
                         wb[r, c] = w[r, c]
                     elif b_e == ONE:
                         wb_present[r, c] = kept
-                        wb[r, c] = clipped[r, c] if kept else 0
-                    elif interpolated > 0:
-                        wb_present[r, c] = True
-                        wb[r, c] = interpolated
-                if b_present[e, r, c] and last_tempo[e, i] > registered[e, j]:
-                    old[r, c] = raw_b[e, r, c]
+                        wb[r, c] = clipped if kept else 0
+                    else:
+                        interpolated = w[r, c] + fx_mul((clipped if kept else 0) - w[r, c], b_e)
+                        if interpolated > 0:
+                            wb_present[r, c] = True
+                            wb[r, c] = interpolated
+                old[r, c] = raw_b[e, r, c] if b_present[e, r, c] and last_tempo[e, i] > registered[e, j] else 0
 
-        ema = np.zeros((n_rows, n_cols), np.int64)
-        col_sum = np.zeros(n_cols, np.int64)
         if not yuma3[e]:
-            # §2.9 classic: B = colnorm(raw u16); ΔB = colnorm(W^B ∘ a); E = colnorm(max(0, α_b ΔB + (1 − α_b) B)).
-            a_b = ema_alpha[e]
-            old_sum = np.zeros(n_cols, np.int64)
-            for r in range(n_rows):
-                for c in range(n_cols):
-                    old_sum[c] += old[r, c]
-                    ema[r, c] = fx_mul(wb[r, c], active_stake[e, rows[r]])  # ΔB before normalising
-                    col_sum[c] += ema[r, c]
-            col_ema = np.zeros(n_cols, np.int64)
-            sum_scale = np.empty(n_cols)
-            old_scale = np.empty(n_cols)
-            for c in range(n_cols):
-                sum_scale[c] = reciprocal(col_sum[c])
-                old_scale[c] = reciprocal(old_sum[c])
-            for r in range(n_rows):
-                for c in range(n_cols):
-                    v = (fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), a_b)
-                         + fx_mul(div_by(old[r, c], old_sum[c], old_scale[c]), ONE - a_b))
-                    v = v if v > 0 else 0
-                    ema[r, c] = v
-                    col_ema[c] += v
-            col_max = np.zeros(n_cols, np.int64)
-            for c in range(n_cols):
-                sum_scale[c] = reciprocal(col_ema[c])
-            for r in range(n_rows):
-                for c in range(n_cols):
-                    ema[r, c] = div_by(ema[r, c], col_ema[c], sum_scale[c])
-                    if ema[r, c] > col_max[c]:
-                        col_max[c] = ema[r, c]
-            for c in range(n_cols):
-                old_scale[c] = reciprocal(col_max[c])
-            for r in range(n_rows):
-                d = 0
-                for c in range(n_cols):
-                    d += fx_mul(ema[r, c], incentive_out[e, cols[c]])
-                    stored_out[e, r, c] = to_u16(div_by(ema[r, c], col_max[c], old_scale[c]))
-                dividend_out[e, rows[r]] = d
+            classic_bonds_and_dividends(wb, old, active_stake[e], incentive_out[e], ema_alpha[e], rows, cols, ema,
+                                        stored_out[e], dividend_out[e])
         else:
-            # §2.10 Yuma3: B = u16 ⊘ 65535; liquid α per W^B entry (§3) or α_b; Ê = colnorm(E); d = (Ê·I) ⊗ a.
             any_consensus = False
             for j in range(n):
                 if consensus_out[e, j] > 0:
                     any_consensus = True
-            liquid = liquid_enabled[e] and any_consensus
-            a_b = ema_alpha[e]
-            for r in range(n_rows):
-                for c in range(n_cols):
-                    b_v = u16_proportion_bits(old[r, c])
-                    if liquid:
-                        if wb_present[r, c]:
-                            j = cols[c]
-                            source = liquid_source[e, j]
-                            cj = consensus_out[e, j]
-                            if source == 1 or source == 2 and previous_consensus[e, j] > cj:
-                                cj = previous_consensus[e, j]
-                            alpha = liquid_alpha(wb[r, c], b_v, cj, steepness[e], alpha_low[e], alpha_high[e])
-                            gain = fx_mul(alpha, wb[r, c])
-                            v = fx_mul(b_v, ONE - alpha) + (gain if gain > 0 else 0)
-                            v = ONE if v > ONE else v
-                        else:
-                            v = 0
-                    else:
-                        v = fx_mul(wb[r, c], a_b) + fx_mul(b_v, ONE - a_b)
-                    v = v if v > 0 else 0
-                    ema[r, c] = v
-                    col_sum[c] += v
-            sum_scale = np.empty(n_cols)
+            if liquid_enabled[e] and any_consensus:
+                liquid_alpha_bonds(wb, wb_present, old, consensus, liquid_source[e], previous_consensus[e], cols,
+                                   steepness[e], alpha_low[e], alpha_high[e], exp_scratch, ema)
+            else:
+                a_b = ema_alpha[e]
+                for r in range(n_rows):
+                    for c in range(n_cols):
+                        v = fx_mul(wb[r, c], a_b) + fx_mul(u16_proportion_bits(old[r, c]), ONE - a_b)
+                        ema[r, c] = v if v > 0 else 0
+            yuma3_dividends(ema, active_stake[e], incentive_out[e], rows, cols, stored_out[e], dividend_out[e])
+
+
+@_jit
+def weighted_median_columns(w, median_stake, rows, median_total, kappa, consensus):
+    """§2.6: C_c = the stake-weighted median of column c over V (rows with σ > 0): the smallest positive w
+    with σ-mass(0 < w' ≤ w) + zero-mass > S − κ (zero-mass = S − σ-mass of the positive entries); the
+    column's largest w if none is; 0 if a positive zero-mass alone exceeds S − κ. Found for all columns at
+    once by bisection on the value (≤ 2^32, so 33 rounds of one pass over the grid each) instead of a sort
+    per column; where the zero-mass alone passes the test (κ = S) the answer is the smallest positive w."""
+    n_rows, n_cols = w.shape
+    minority = median_total - kappa
+    positive_mass = np.zeros(n_cols, np.int64)
+    largest = np.zeros(n_cols, np.int64)
+    smallest = np.full(n_cols, ONE + 1, np.int64)
+    for r in range(n_rows):
+        sigma = median_stake[rows[r]]
+        if sigma > 0:
             for c in range(n_cols):
-                sum_scale[c] = reciprocal(col_sum[c])
-            for r in range(n_rows):
-                value = 0
+                if w[r, c] > 0:
+                    positive_mass[c] += sigma
+                    smallest[c] = min(smallest[c], w[r, c])
+                largest[c] = max(largest[c], w[r, c])
+    lo = np.ones(n_cols, np.int64)
+    hi = np.maximum(largest, 1)
+    mass = np.zeros(n_cols, np.int64)
+    zero_mass = median_total - positive_mass
+    while True:
+        open_columns = 0
+        for c in range(n_cols):
+            open_columns += lo[c] < hi[c]
+        if open_columns == 0:
+            break
+        mid = (lo + hi) >> 1
+        mass[:] = 0
+        for r in range(n_rows):
+            sigma = median_stake[rows[r]]
+            if sigma > 0:
                 for c in range(n_cols):
-                    value += fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), incentive_out[e, cols[c]])
-                    stored_out[e, r, c] = to_u16(ema[r, c])
-                dividend_out[e, rows[r]] = fx_mul(value, active_stake[e, rows[r]])
+                    if w[r, c] > 0 and w[r, c] <= mid[c]:
+                        mass[c] += sigma
+        for c in range(n_cols):
+            if mass[c] + zero_mass[c] - minority > 0:
+                hi[c] = mid[c]
+            else:
+                lo[c] = mid[c] + 1
+    for c in range(n_cols):
+        if largest[c] == 0 or zero_mass[c] > 0 and zero_mass[c] > minority:
+            consensus[c] = 0
+        elif zero_mass[c] - minority > 0:
+            consensus[c] = smallest[c]
+        else:
+            consensus[c] = lo[c]
+
+
+@_jit
+def classic_bonds_and_dividends(wb, old, active_stake, incentive, a_b, rows, cols, ema, stored, dividend):
+    """§2.9 classic: B = colnorm(raw u16); ΔB = colnorm(W^B ∘ a); E = colnorm(max(0, α_b ΔB + (1 − α_b) B));
+    d_i = Σ_j I_j ⊗ E_ij; stored E ⊘ max_i E (column max-upscale) as u16."""
+    n_rows, n_cols = wb.shape
+    col_sum = np.zeros(n_cols, np.int64)
+    old_sum = np.zeros(n_cols, np.int64)
+    for r in range(n_rows):
+        a_i = active_stake[rows[r]]
+        for c in range(n_cols):
+            old_sum[c] += old[r, c]
+            ema[r, c] = fx_mul(wb[r, c], a_i)  # ΔB before normalising
+            col_sum[c] += ema[r, c]
+    col_ema = np.zeros(n_cols, np.int64)
+    sum_scale = np.empty(n_cols)
+    old_scale = np.empty(n_cols)
+    for c in range(n_cols):
+        sum_scale[c] = reciprocal(col_sum[c])
+        old_scale[c] = reciprocal(old_sum[c])
+    for r in range(n_rows):
+        for c in range(n_cols):
+            v = (fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), a_b)
+                 + fx_mul(div_by(old[r, c], old_sum[c], old_scale[c]), ONE - a_b))
+            v = v if v > 0 else 0
+            ema[r, c] = v
+            col_ema[c] += v
+    col_max = np.zeros(n_cols, np.int64)
+    for c in range(n_cols):
+        sum_scale[c] = reciprocal(col_ema[c])
+    for r in range(n_rows):
+        for c in range(n_cols):
+            ema[r, c] = div_by(ema[r, c], col_ema[c], sum_scale[c])
+            col_max[c] = max(col_max[c], ema[r, c])
+    for c in range(n_cols):
+        old_scale[c] = reciprocal(col_max[c])
+    for r in range(n_rows):
+        d = 0
+        for c in range(n_cols):
+            d += fx_mul(ema[r, c], incentive[cols[c]])
+            stored[r, c] = to_u16(div_by(ema[r, c], col_max[c], old_scale[c]))
+        dividend[rows[r]] = d
+
+
+@_jit
+def liquid_alpha_bonds(wb, wb_present, old, consensus, source, previous_consensus, cols, k, lo, hi, scratch, ema):
+    """§2.10 with liquid alpha (§3): E = min(1, (1 − α) ⊗ B ⊕ max(0, α ⊗ W^B)) with B = u16 ⊘ 65535 and α per
+    W^B entry, read from the consensus `source` says (1 previous, 2 max of both, else current); 0 off W^B's
+    entries. The sigmoid's exp runs over all entries at once (`exp_safe_many`)."""
+    n_rows, n_cols = wb.shape
+    argument, exp_value = scratch[0], scratch[1]
+    for r in range(n_rows):
+        for c in range(n_cols):
+            j = cols[c]
+            cj = consensus[c]
+            if source[j] == 1 or source[j] == 2 and previous_consensus[j] > cj:
+                cj = previous_consensus[j]
+            argument[r * n_cols + c] = liquid_alpha_exp_argument(wb[r, c], u16_proportion_bits(old[r, c]), cj, k)
+    exp_safe_many(argument, exp_value, scratch[2], scratch[3])
+    for r in range(n_rows):
+        for c in range(n_cols):
+            v = 0
+            if wb_present[r, c]:
+                alpha = liquid_alpha_from_exp(exp_value[r * n_cols + c], lo, hi)
+                gain = fx_mul(alpha, wb[r, c])
+                v = fx_mul(u16_proportion_bits(old[r, c]), ONE - alpha) + (gain if gain > 0 else 0)
+                v = ONE if v > ONE else v if v > 0 else 0
+            ema[r, c] = v
+
+
+@_jit
+def yuma3_dividends(ema, active_stake, incentive, rows, cols, stored, dividend):
+    """§2.10.4: Ê = colnorm(E); d_i = (Σ_j Ê_ij ⊗ I_j) ⊗ a_i; stored floor(E·65535)."""
+    n_rows, n_cols = ema.shape
+    col_sum = np.zeros(n_cols, np.int64)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            col_sum[c] += ema[r, c]
+    sum_scale = np.empty(n_cols)
+    for c in range(n_cols):
+        sum_scale[c] = reciprocal(col_sum[c])
+    for r in range(n_rows):
+        value = 0
+        for c in range(n_cols):
+            value += fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), incentive[cols[c]])
+            stored[r, c] = to_u16(ema[r, c])
+        dividend[rows[r]] = fx_mul(value, active_stake[rows[r]])
