@@ -28,10 +28,13 @@ class Table:
         return self.schema.names
 
     def polars_schema(self):
-        """The same schema as a Polars schema (Arrow types mapped by Polars itself)."""
+        """The same schema as a Polars schema (Arrow types mapped by Polars itself); built once per table
+        (a copy each call, so a caller may change its own)."""
         import polars as pl
 
-        return pl.DataFrame(pa.Table.from_batches([], schema=self.schema)).schema
+        if self.name not in _POLARS_SCHEMAS:
+            _POLARS_SCHEMAS[self.name] = pl.DataFrame(pa.Table.from_batches([], schema=self.schema)).schema
+        return pl.Schema(_POLARS_SCHEMAS[self.name])
 
     def empty(self):
         import polars as pl
@@ -40,6 +43,7 @@ class Table:
 
 
 _REGISTRY: dict[str, Table] = {}
+_POLARS_SCHEMAS: dict[str, object] = {}
 
 
 def register(table: Table) -> Table:
@@ -94,9 +98,11 @@ def validate_frame(frame, table: Table, *, where: str | None = None, check_key: 
             nulls = out[f.name].null_count()
             if nulls:
                 raise SchemaError(f"{label}: column {f.name!r} has {nulls} null value(s); it may not be null")
-    for col, (lo, hi) in table.ranges.items():
-        bad = out.filter((pl.col(col) < lo) | (pl.col(col) > hi))
-        if bad.height:
+    out_of_range = {col: (pl.col(col) < lo) | (pl.col(col) > hi) for col, (lo, hi) in table.ranges.items()}
+    flags = out.select(cond.any().alias(col) for col, cond in out_of_range.items()).row(0) if out_of_range else ()
+    for (col, (lo, hi)), failed in zip(table.ranges.items(), flags, strict=True):
+        if failed:  # one pass checks every range; the offending row is looked up only on failure
+            bad = out.filter(out_of_range[col])
             row = bad.row(0, named=True)
             key = {k: row[k] for k in table.key if k in row}
             raise SchemaError(f"{label}: column {col!r} value {row[col]} out of range [{lo}, {hi}] "

@@ -74,7 +74,8 @@ def index_batch(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFra
     """Validate (as `validate_inputs`) and index the batch for the engine."""
     try:
         epochs = validate_frame(epochs, EPOCHS)
-        neurons = validate_frame(neurons, EPOCH_NEURONS)
+        # A duplicate uid is caught by `_index_neurons` (uids exactly 0..n−1, one row each).
+        neurons = validate_frame(neurons, EPOCH_NEURONS, check_key=False)
         # Edge keys are checked below on packed integer keys (a hash group-by on five columns is slow).
         weights = validate_frame(weights, EPOCH_WEIGHTS, check_key=False)
         bonds = validate_frame(bonds, EPOCH_BONDS, check_key=False)
