@@ -42,6 +42,7 @@ from schemas.consensus import CONSENSUS_MODES, EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH
 from tasks.consensus.epoch_dense import dense_edge_steps
 from tasks.consensus.epoch_liquid_alpha import LIQUID_CURRENT, LIQUID_MAX, LIQUID_PREVIOUS, liquid_alpha_consensus
 from tasks.consensus.epoch_loaders import (
+    Chunk,
     ChunkNeurons,
     Edges,
     dense_grid,
@@ -109,24 +110,24 @@ def run_chunks(batch: IndexedBatch, nr: pl.DataFrame, keys: pl.DataFrame) -> lis
     """`edge_steps` of every chunk, in order; at most 2·threads chunks are built ahead (bounded memory)."""
     chunks = epoch_chunks(batch, nr)
     if EDGE_STEP_THREADS <= 1:
-        return [edge_steps(*chunk, keys) for chunk in chunks]
+        return [edge_steps(chunk, keys) for chunk in chunks]
     results, pending = [], deque()
     with ThreadPoolExecutor(EDGE_STEP_THREADS) as pool:
         for chunk in chunks:
-            pending.append(pool.submit(edge_steps, *chunk, keys))
+            pending.append(pool.submit(edge_steps, chunk, keys))
             if len(pending) >= 2 * EDGE_STEP_THREADS:
                 results.append(pending.popleft().result())
         results.extend(future.result() for future in pending)
     return results
 
 
-def edge_steps(nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int, keys: pl.DataFrame
-               ) -> EdgeResults:
+def edge_steps(chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
     """§2.5–§2.10 over one chunk: weights, consensus, clipping, trust, incentive, bonds, dividends.
     A chunk of same-size epochs with dense weights runs on the dense grid instead (`dense_edge_steps`)."""
-    grid = dense_grid(nr, weights, bonds)
+    grid = dense_grid(chunk)
     if grid is not None:
-        return dense_edge_steps(grid, nr, weights, bonds, first_nid, keys)
+        return dense_edge_steps(grid, chunk, keys)
+    nr, weights, bonds, first_nid = chunk.nr, chunk.weights, chunk.bonds, chunk.first_nid
     w = normalized_weights(weights, nr)
     nr = nr.with_columns(consensus_bits=consensus(w, nr))
     clipped = clipped_weights(w, nr)

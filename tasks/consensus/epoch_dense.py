@@ -8,56 +8,48 @@ import numpy as np
 import polars as pl
 
 from schemas.consensus import EPOCH_BONDS_OUT, EPOCH_KEY
-from tasks.consensus.epoch_loaders import ChunkNeurons, Edges, Grid
+from tasks.consensus.epoch_loaders import Chunk, Grid
 from tasks.consensus.epoch_terms import EdgeResults
 
 KEY = list(EPOCH_KEY)
 
 
-def dense_edge_steps(grid: Grid, nr: ChunkNeurons, weights: Edges, bonds: Edges, first_nid: int,
-                     keys: pl.DataFrame) -> EdgeResults:
+def dense_edge_steps(grid: Grid, chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
     """§2.5–§2.10 over one chunk on the dense grid; the same rules as `edge_steps`, entry for entry, in the
     compiled kernel `epoch_kernels.dense_epoch_terms` (one pass per step and epoch, epochs in parallel).
     An entry absent from a sparse matrix is a 0 on the grid; the presence arrays keep the distinctions the
     sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
-    shape = grid.shape
-    raw_w, w_present = grid.scatter(weights)
-    raw_b, b_present = grid.scatter(bonds)
-    everywhere = None
-    if w_present is None or b_present is None:
-        everywhere = np.ones(shape, np.bool_)
+    nr, first_nid = chunk.nr, chunk.first_nid
     from tasks.consensus.epoch_kernels import dense_epoch_terms  # numba: loaded on the first dense chunk
 
     # One dtype per argument (int64, or bool for flags), so the kernel compiles for one signature only.
-    flags = {"permit_mask", "is_owner", "yuma3_enabled", "liquid_alpha_enabled"}
+    flags = {"permit_mask", "new_permit", "is_owner", "yuma3_enabled", "liquid_alpha_enabled"}
 
     def typed(values: np.ndarray, name: str) -> np.ndarray:
         return np.ascontiguousarray(values, np.bool_ if name in flags else np.int64)
 
+    def stored_edges(table):  # the stored columns as they are (u16) and the chunk's epochs' rows
+        return (table.validator_uid, table.miner_uid, table.value, *chunk.edge_rows(table))
+
     per_neuron = {name: typed(grid.per_epoch(nr[name]), name) for name in (
-        "last_update", "block_at_registration", "permit_mask", "is_owner", "commit_block", "last_tempo",
-        "median_stake_bits", "active_stake_bits", "liquid_consensus_source", "previous_consensus_bits")}
+        "last_update", "block_at_registration", "permit_mask", "new_permit", "is_owner", "commit_block",
+        "last_tempo", "median_stake_bits", "active_stake_bits", "liquid_consensus_source", "previous_consensus_bits")}
     per_epoch = {name: typed(grid.per_epoch(nr[name])[:, 0], name) for name in (
         "median_total_bits", "kappa_bits", "bonds_penalty_bits", "yuma3_enabled", "liquid_alpha_enabled",
         "ema_alpha_bits", "steepness_bits", "alpha_low_bits", "alpha_high_bits")}
     consensus_bits, trust_bits, incentive_bits, dividend_bits = (np.zeros((grid.n_epochs, grid.n), np.int64)
                                                                  for _ in range(4))
-    stored = np.zeros(shape, np.int64)
+    shape = grid.shape
+    stored = np.zeros(shape, np.uint16)
+    row_at, col_at = grid.positions()
     dense_epoch_terms(
-        grid.rows.astype(np.int64), grid.cols.astype(np.int64),
-        np.ascontiguousarray(raw_w, np.int64), everywhere if w_present is None else np.ascontiguousarray(w_present),
-        np.ascontiguousarray(raw_b, np.int64), everywhere if b_present is None else np.ascontiguousarray(b_present),
+        grid.rows.astype(np.int64), grid.cols.astype(np.int64), row_at, col_at,
+        *stored_edges(chunk.batch.weights), *stored_edges(chunk.batch.bonds),
         *per_neuron.values(), *per_epoch.values(),
         consensus_bits, trust_bits, incentive_bits, dividend_bits, stored)
-    consensus_bits, trust_bits, incentive_bits, dividend_bits = (
-        a.ravel() for a in (consensus_bits, trust_bits, incentive_bits, dividend_bits))
-    row = grid.by_row
-    stored = stored.astype(np.uint16)
 
-    # §2.12: stored rows of uids with a new permit, nonzero entries, in (vid, mid) order (the grid's).
-    stored *= row(nr["new_permit"])
+    # §2.12: the stored bonds, nonzero entries, in (vid, mid) order (the grid's).
     nonzero = stored > 0
-    shape = grid.shape
     counts = nonzero.sum(axis=(1, 2))
     schema = EPOCH_BONDS_OUT.polars_schema()
     bond_frame = pl.DataFrame({
@@ -66,6 +58,6 @@ def dense_edge_steps(grid: Grid, nr: ChunkNeurons, weights: Edges, bonds: Edges,
         "miner_uid": np.broadcast_to(grid.cols.astype(np.uint16)[None, None, :], shape)[nonzero],
         "bond": stored[nonzero]})
     return EdgeResults(
-        {"consensus_bits": consensus_bits, "validator_trust_bits": trust_bits, "incentive_bits": incentive_bits,
-         "raw_dividend_bits": dividend_bits},
+        {"consensus_bits": consensus_bits.ravel(), "validator_trust_bits": trust_bits.ravel(),
+         "incentive_bits": incentive_bits.ravel(), "raw_dividend_bits": dividend_bits.ravel()},
         bond_frame.select([pl.col(c).cast(t) for c, t in schema.items()]))

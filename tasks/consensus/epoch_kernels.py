@@ -159,17 +159,23 @@ def liquid_alpha_from_exp(exp_value, lo, hi):
 # ---------------------------------------------------------------- §2.5–§2.10 on a dense grid
 
 @_jit
-def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
-                      last_update, registered, permit_mask, is_owner, commit_block, last_tempo,
+def dense_epoch_terms(rows, cols, row_at, col_at,
+                      w_validator, w_miner, w_value, w_start, w_stop,
+                      b_validator, b_miner, b_value, b_start, b_stop,
+                      last_update, registered, permit_mask, new_permit, is_owner, commit_block, last_tempo,
                       median_stake, active_stake, liquid_source, previous_consensus,
                       median_total, kappa, beta, yuma3, liquid_enabled, ema_alpha, steepness, alpha_low,
                       alpha_high, consensus_out, trust_out, incentive_out, dividend_out, stored_out):
-    """Per epoch e of the grid: `rows`/`cols` the grid's uids; raw_w/raw_b [E, R, C] the stored
-    u16 weights and bonds with their presence; per-neuron inputs [E, n]; per-epoch inputs [E]. Writes the
-    consensus, validator trust, incentive and raw dividend bits per neuron [E, n] and the stored u16 bonds
-    [E, R, C] (before the new-permit mask)."""
-    n_epochs, n_rows, n_cols = raw_w.shape
+    """Per epoch e of the grid: `rows`/`cols` the grid's uids (`row_at`/`col_at`: a uid's row or column);
+    the stored weight and bond edges (validator uid, miner uid, u16 value; epoch e's rows start[e]..stop[e]);
+    per-neuron inputs [E, n]; per-epoch inputs [E]. Writes the consensus, validator trust, incentive and raw
+    dividend bits per neuron [E, n] and the stored u16 bonds [E, R, C] (0 in rows without a new permit)."""
+    n_epochs, n_rows, n_cols = stored_out.shape
     n = last_update.shape[1]
+    raw_w = np.zeros((n_rows, n_cols), np.int64)
+    w_present = np.zeros((n_rows, n_cols), np.bool_)
+    raw_b = np.zeros((n_rows, n_cols), np.int64)
+    b_present = np.zeros((n_rows, n_cols), np.bool_)
     w = np.zeros((n_rows, n_cols), np.int64)
     present = np.zeros((n_rows, n_cols), np.bool_)
     wb = np.zeros((n_rows, n_cols), np.int64)
@@ -180,6 +186,10 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
     consensus = np.zeros(n_cols, np.int64)
     rank = np.zeros(n, np.int64)
     for e in range(n_epochs):
+        # The epoch's sparse matrices on the grid: an absent entry is 0 and not present.
+        scatter_edges(w_validator, w_miner, w_value, w_start[e], w_stop[e], row_at, col_at, raw_w, w_present)
+        scatter_edges(b_validator, b_miner, b_value, b_start[e], b_stop[e], row_at, col_at, raw_b, b_present)
+
         # §2.5 weights: masked (permit rows, diagonal but the owner's, outdated, commit-reveal), row-normalised.
         for r in range(n_rows):
             i = rows[r]
@@ -187,10 +197,10 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
             for c in range(n_cols):
                 j = cols[c]
                 reg = registered[e, j]
-                p = (w_present[e, r, c] and permit_mask[e, i] and last_update[e, i] > reg
+                p = (w_present[r, c] and permit_mask[e, i] and last_update[e, i] > reg
                      and commit_block[e, i] >= reg and (i != j or is_owner[e, i]))
                 present[r, c] = p
-                w[r, c] = raw_w[e, r, c] if p else 0
+                w[r, c] = raw_w[r, c] if p else 0
                 total += w[r, c]
             scale = reciprocal(total)
             for c in range(n_cols):
@@ -240,7 +250,7 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                         if interpolated > 0:
                             wb_present[r, c] = True
                             wb[r, c] = interpolated
-                old[r, c] = raw_b[e, r, c] if b_present[e, r, c] and last_tempo[e, i] > registered[e, j] else 0
+                old[r, c] = raw_b[r, c] if b_present[r, c] and last_tempo[e, i] > registered[e, j] else 0
 
         if not yuma3[e]:
             classic_bonds_and_dividends(wb, old, active_stake[e], incentive_out[e], ema_alpha[e], rows, cols, ema,
@@ -260,6 +270,10 @@ def dense_epoch_terms(rows, cols, raw_w, w_present, raw_b, b_present,
                         v = fx_mul(wb[r, c], a_b) + fx_mul(u16_proportion_bits(old[r, c]), ONE - a_b)
                         ema[r, c] = v if v > 0 else 0
             yuma3_dividends(ema, active_stake[e], incentive_out[e], rows, cols, stored_out[e], dividend_out[e])
+        # §2.12: only validators with a new permit keep bonds.
+        for r in range(n_rows):
+            if not new_permit[e, rows[r]]:
+                stored_out[e, r, :] = 0
 
 
 @_jit
@@ -400,3 +414,26 @@ def yuma3_dividends(ema, active_stake, incentive, rows, cols, stored, dividend):
             value += fx_mul(div_by(ema[r, c], col_sum[c], sum_scale[c]), incentive[cols[c]])
             stored[r, c] = to_u16(ema[r, c])
         dividend[rows[r]] = fx_mul(value, active_stake[rows[r]])
+
+
+# ---------------------------------------------------------------- the dense grid's layout
+
+@_jit
+def scatter_edges(validator, miner, value, start, stop, row_at, col_at, values, present):
+    """The edges in stored rows start..stop−1 on a grid: each value into the cell [row of its validator,
+    column of its miner]; every other cell 0 and not present."""
+    values[:] = 0
+    present[:] = False
+    for k in range(start, stop):
+        r, c = row_at[validator[k]], col_at[miner[k]]
+        values[r, c] = value[k]
+        present[r, c] = True
+
+
+@_jit
+def mark_uids(validator, miner, start, stop, is_row, is_col):
+    """Which uids are the validator (`is_row`) or the miner (`is_col`) of any edge of the epochs' rows."""
+    for e in range(start.shape[0]):
+        for k in range(start[e], stop[e]):
+            is_row[validator[k]] = True
+            is_col[miner[k]] = True

@@ -9,6 +9,7 @@ row or column, aligning two edge sets) live here too.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -67,10 +68,30 @@ class ChunkNeurons:
         return np.add.reduceat(values, self.epoch_start)[self.epoch_of]
 
 
+class Chunk:
+    """Epochs e0..e1−1 of the batch: their neurons (`nr`, rows re-based to the chunk), their first global
+    nid, and their weight and bond edges — as `Edges` with chunk rows (built on first use: the sparse path
+    reads them) or straight from the stored uid columns (the dense grid's scatter reads those)."""
+
+    def __init__(self, batch: IndexedBatch, nr: ChunkNeurons, e0: int, e1: int, first_nid: int):
+        self.batch, self.nr, self.e0, self.e1, self.first_nid = batch, nr, e0, e1, first_nid
+
+    @cached_property
+    def weights(self) -> Edges:
+        return _chunk_of(self.batch.weights, self.e0, self.e1, self.nr.epoch_start)
+
+    @cached_property
+    def bonds(self) -> Edges:
+        return _chunk_of(self.batch.bonds, self.e0, self.e1, self.nr.epoch_start)
+
+    def edge_rows(self, table: EdgeTable) -> tuple[np.ndarray, np.ndarray]:
+        """Each of the chunk's epochs' stored rows [start, stop) in `table`."""
+        return table.start[self.e0:self.e1], table.stop[self.e0:self.e1]
+
+
 def epoch_chunks(batch: IndexedBatch, nr: pl.DataFrame, chunk_edges: int | None = None):
-    """Split the batch into runs of whole epochs with ~chunk_edges weight and bond edges each:
-    (ChunkNeurons, weight Edges, bond Edges, first nid), with `vid`, `mid` and `offset` re-based to the
-    chunk."""
+    """Split the batch into runs of whole epochs with ~chunk_edges weight and bond edges each (`Chunk`s),
+    with the per-neuron columns' rows and `offset` re-based to the chunk."""
     chunk_edges = chunk_edges or CHUNK_EDGES
     n_epochs = batch.epochs.height
     edges_per_epoch = (batch.weights.stop - batch.weights.start) + (batch.bonds.stop - batch.bonds.start)
@@ -84,9 +105,7 @@ def epoch_chunks(batch: IndexedBatch, nr: pl.DataFrame, chunk_edges: int | None 
         n0, n1 = int(first_nid[e0]), int(first_nid[e1])
         part = {name: col[n0:n1] for name, col in columns.items()}
         part["offset"] = part["offset"] - n0
-        epoch_start = first_nid[e0:e1] - n0
-        yield (ChunkNeurons(part, epoch_start), _chunk_of(batch.weights, e0, e1, epoch_start),
-               _chunk_of(batch.bonds, e0, e1, epoch_start), n0)
+        yield Chunk(batch, ChunkNeurons(part, first_nid[e0:e1] - n0), int(e0), int(e1), n0)
 
 
 def _chunk_of(table: EdgeTable, e0: int, e1: int, epoch_start: np.ndarray) -> Edges:
@@ -165,15 +184,15 @@ def lookup_edges(table: Edges, query: Edges, size: int) -> np.ndarray:
 # ---------------------------------------------------------------- the dense layout of a regular chunk
 
 # A chunk whose epochs all have the same n, and whose weight edges fill at least this share of the grid
-# (epochs × rows used × columns used), runs on dense [epoch, validator row, miner column] arrays: gathers,
-# group sums, merges and the median's sort become broadcasts, axis sums and a sort along one axis.
+# (epochs × rows used × columns used), runs on dense [validator row, miner column] arrays per epoch in the
+# compiled kernel (epoch_kernels.dense_epoch_terms): gathers, group sums and merges become loops over rows
+# and columns.
 DENSE_MIN_FILL = 0.5
 
 
 class Grid(NamedTuple):
     """The dense layout of a chunk: E epochs of n uids each; `rows`/`cols` the uids that have any weight
-    or bond edge as validator/miner. Per-uid columns become [E, rows, 1] (`by_row`) or [E, 1, cols]
-    (`by_col`)."""
+    or bond edge as validator/miner; per-uid columns are [E, n] (`per_epoch`)."""
 
     n_epochs: int
     n: int
@@ -187,46 +206,33 @@ class Grid(NamedTuple):
     def per_epoch(self, values: np.ndarray) -> np.ndarray:
         return values.reshape(self.n_epochs, self.n)
 
-    def by_row(self, values: np.ndarray) -> np.ndarray:
-        return self.per_epoch(values)[:, self.rows, None]
-
-    def by_col(self, values: np.ndarray) -> np.ndarray:
-        return self.per_epoch(values)[:, None, self.cols]
-
-    def scatter(self, edges: Edges) -> tuple[np.ndarray, np.ndarray | None]:
-        """(values, present) on the grid, 0 / False where the matrix has no entry (present None: all are)."""
-        shape = self.shape
-        cells = shape[0] * shape[1] * shape[2]
-        if len(edges.vid) == cells:  # sorted, unique keys inside the grid: every cell, in grid order
-            return edges.value.reshape(shape), None
-        # Cell of each edge from two small tables over the chunk's rows (nid): validator → epoch·rows + row,
-        # miner → column; no division per edge.
-        row_at = np.zeros((self.n_epochs, self.n), np.int64)
-        row_at[:, self.rows] = np.arange(shape[0] * shape[1]).reshape(shape[0], shape[1])
-        col_at = np.zeros((self.n_epochs, self.n), np.int64)
-        col_at[:, self.cols] = np.arange(shape[2])
-        position = row_at.ravel()[edges.vid] * shape[2] + col_at.ravel()[edges.mid]
-        values = np.zeros(cells, np.int64)
-        values[position] = edges.value
-        present = np.zeros(cells, bool)
-        present[position] = True
-        return values.reshape(shape), present.reshape(shape)
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each uid's row and column on the grid (−1 for a uid that is not one)."""
+        row_at = np.full(self.n, -1, np.int64)
+        row_at[self.rows] = np.arange(len(self.rows))
+        col_at = np.full(self.n, -1, np.int64)
+        col_at[self.cols] = np.arange(len(self.cols))
+        return row_at, col_at
 
 
-def dense_grid(nr: ChunkNeurons, weights: Edges, bonds: Edges) -> Grid | None:
-    """The chunk's grid if its epochs share n and its weights fill at least DENSE_MIN_FILL of it."""
+def dense_grid(chunk: Chunk) -> Grid | None:
+    """The chunk's grid if its epochs share n and its weights fill at least DENSE_MIN_FILL of it: rows and
+    columns are the uids with any weight or bond edge as validator or miner, in any epoch of the chunk."""
+    nr = chunk.nr
     n_epochs = len(nr.epoch_start)
     n = nr.height // n_epochs
     if n * n_epochs != nr.height or not np.array_equal(nr.epoch_start, np.arange(n_epochs) * n):
         return None
-    rows = np.zeros(nr.height, bool)
-    cols = np.zeros(nr.height, bool)
-    for edges in (weights, bonds):
-        rows[edges.vid[np.r_[True, edges.vid[1:] != edges.vid[:-1]]] if len(edges.vid) else []] = True
-        cols[edges.mid] = True
-    grid = Grid(n_epochs, n, np.flatnonzero(rows.reshape(n_epochs, n).any(axis=0)),
-                np.flatnonzero(cols.reshape(n_epochs, n).any(axis=0)))
+    from tasks.consensus.epoch_kernels import mark_uids
+
+    rows = np.zeros(n, np.bool_)
+    cols = np.zeros(n, np.bool_)
+    for table in (chunk.batch.weights, chunk.batch.bonds):
+        mark_uids(table.validator_uid, table.miner_uid, *chunk.edge_rows(table), rows, cols)
+    start, stop = chunk.edge_rows(chunk.batch.weights)
+    weight_count = int((stop - start).sum())
+    grid = Grid(n_epochs, n, np.flatnonzero(rows), np.flatnonzero(cols))
     cells = n_epochs * len(grid.rows) * len(grid.cols)
-    if cells == 0 or len(weights.vid) < DENSE_MIN_FILL * cells:
+    if cells == 0 or weight_count < DENSE_MIN_FILL * cells:
         return None
     return grid
