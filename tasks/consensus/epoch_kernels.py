@@ -437,3 +437,37 @@ def mark_uids(validator, miner, start, stop, is_row, is_col):
         for k in range(start[e], stop[e]):
             is_row[validator[k]] = True
             is_col[miner[k]] = True
+
+
+# ---------------------------------------------------------------- reading the batch (validate.index_batch)
+
+@_jit
+def key_run_starts(netuid, mechid, block):
+    """The rows where the epoch key (netuid, mechid, block) differs from the row before: each run's first row."""
+    m = netuid.shape[0]
+    starts = np.empty(m, np.int64)
+    count = 0
+    for k in range(m):
+        if k == 0 or netuid[k] != netuid[k - 1] or mechid[k] != mechid[k - 1] or block[k] != block[k - 1]:
+            starts[count] = k
+            count += 1
+    return starts[:count]
+
+
+@_jit
+def check_edge_runs(validator, miner, bounds, run_n):
+    """Over the edge rows of each run of one epoch (rows bounds[r]..bounds[r+1]−1, n = run_n[r]): the first row
+    whose validator (column 0) or miner (column 1) uid is not below n, as (row, column), or (−1, 0); and whether
+    (validator, miner) increases strictly inside every run."""
+    ordered = True
+    for r in range(run_n.shape[0]):
+        n = run_n[r]
+        for k in range(bounds[r], bounds[r + 1]):
+            if validator[k] >= n:
+                return k, 0, ordered
+            if miner[k] >= n:
+                return k, 1, ordered
+            if k > bounds[r] and (validator[k] < validator[k - 1]
+                                  or validator[k] == validator[k - 1] and miner[k] <= miner[k - 1]):
+                ordered = False
+    return -1, 0, ordered

@@ -136,9 +136,9 @@ def _epoch_runs(table: str, frame: pl.DataFrame, codes: np.ndarray, extra: tuple
     A row whose epoch has no row in epochs is an error."""
     if not frame.height:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # In Polars: the key columns are compared where they are (no NumPy copies of tens of millions of rows).
-    change = frame.select(pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in KEY]))
-    starts = change.to_series().arg_true().to_numpy().astype(np.int64)
+    from tasks.consensus.epoch_kernels import key_run_starts  # numba: one compiled pass over the key columns
+
+    starts = key_run_starts(*(frame.get_column(c).to_numpy() for c in KEY))
     run_codes = _codes_of(frame[starts])
     run_eid = np.searchsorted(codes, run_codes)
     found = (run_eid < len(codes)) & (codes[np.minimum(run_eid, len(codes) - 1)] == run_codes)
@@ -198,9 +198,6 @@ def _check_total_stake(nr: pl.DataFrame) -> None:
               "(the chain's I64F64 stake would saturate)")
 
 
-_SLICE_ROWS = 1 << 18  # rows per slice of the edge pass: its temporaries stay in the CPU caches
-
-
 class EdgeTable(NamedTuple):
     """One validated edge table: per edge the validator uid, miner uid and value (NumPy, as stored), and
     per epoch (`eid`) the rows [start, stop) of its edges, which are sorted by (validator_uid, miner_uid).
@@ -215,8 +212,8 @@ class EdgeTable(NamedTuple):
 
 def _index_edges(table: str, edges: pl.DataFrame, value: str, params: pl.DataFrame, codes: np.ndarray,
                  nr: pl.DataFrame, *, check_row_order: bool) -> EdgeTable:
-    """Edges located per epoch; checks uids < n, the row order of weights and duplicates. One pass over
-    cache-sized slices. When every epoch's rows are one run in (validator_uid, miner_uid) order (the
+    """Edges located per epoch; checks uids < n, the row order of weights and duplicates, in one compiled
+    pass over the stored columns. When every epoch's rows are one run in (validator_uid, miner_uid) order (the
     usual layout, in any epoch order) the input columns are used as they are; otherwise they are sorted."""
     extra = ("validator_uid", "miner_uid")
     n_epochs = params.height
@@ -227,25 +224,15 @@ def _index_edges(table: str, edges: pl.DataFrame, value: str, params: pl.DataFra
     validator_col = edges.get_column("validator_uid").to_numpy()
     miner_col = edges.get_column("miner_uid").to_numpy()
     value_col = edges.get_column(value).to_numpy()
-    # Keys increasing inside every run of one epoch (only run starts may step back).
-    runs_ordered = True
-    for lo in range(0, height, _SLICE_ROWS):
-        hi = min(lo + _SLICE_ROWS, height)
-        r0 = np.searchsorted(bounds, lo, side="right") - 1
-        r1 = np.searchsorted(bounds, hi, side="left")
-        n = np.repeat(counts[run_eid[r0:r1]], np.diff(np.clip(bounds[r0:r1 + 1], lo, hi)))
-        for name, col in (("validator_uid", validator_col), ("miner_uid", miner_col)):
-            bad = col[lo:hi] >= n
-            if bad.any():
-                k = lo + int(np.flatnonzero(bad)[0])
-                _fail(table, edges.row(k, named=True), f"{name} {col[k]} is not a neuron of the epoch "
-                      f"(n = {n[k - lo]})", extra)
-        if runs_ordered:
-            b = max(lo - 1, 0)
-            key = (validator_col[b:hi].astype(np.uint32) << 16) | miner_col[b:hi]
-            step_back = np.flatnonzero(key[1:] <= key[:-1]) + b + 1
-            at = np.minimum(np.searchsorted(starts, step_back), len(starts) - 1)
-            runs_ordered = bool((starts[at] == step_back).all())
+    # uids below n, and keys increasing inside every run of one epoch (only run starts may step back).
+    from tasks.consensus.epoch_kernels import check_edge_runs  # numba: one compiled pass over the edges
+
+    bad_row, bad_column, runs_ordered = check_edge_runs(validator_col, miner_col, bounds, counts[run_eid])
+    if bad_row >= 0:
+        name, col = (("validator_uid", validator_col), ("miner_uid", miner_col))[bad_column]
+        run = np.searchsorted(bounds, bad_row, side="right") - 1
+        _fail(table, edges.row(int(bad_row), named=True), f"{name} {col[bad_row]} is not a neuron of the epoch "
+              f"(n = {counts[run_eid[run]]})", extra)
     if runs_ordered and len(np.unique(run_eid)) == len(run_eid):
         start, stop = np.zeros(n_epochs, np.int64), np.zeros(n_epochs, np.int64)
         start[run_eid], stop[run_eid] = bounds[:-1], bounds[1:]
