@@ -126,7 +126,7 @@ def edge_steps(chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
     A chunk of same-size epochs with dense weights runs on the dense grid instead (`dense_edge_steps`)."""
     grid = dense_grid(chunk)
     if grid is not None:
-        return dense_edge_steps(grid, chunk, keys)
+        return dense_edge_steps(grid, chunk)
     nr, weights, bonds, first_nid = chunk.nr, chunk.weights, chunk.bonds, chunk.first_nid
     w = normalized_weights(weights, nr)
     nr = nr.with_columns(consensus_bits=consensus(w, nr))

@@ -14,12 +14,12 @@ from tasks.consensus.epoch_terms import EdgeResults
 KEY = list(EPOCH_KEY)
 
 
-def dense_edge_steps(grid: Grid, chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
+def dense_edge_steps(grid: Grid, chunk: Chunk) -> EdgeResults:
     """§2.5–§2.10 over one chunk on the dense grid; the same rules as `edge_steps`, entry for entry, in the
     compiled kernel `epoch_kernels.dense_epoch_terms` (one pass per step and epoch, epochs in parallel).
     An entry absent from a sparse matrix is a 0 on the grid; the presence arrays keep the distinctions the
     sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
-    nr, first_nid = chunk.nr, chunk.first_nid
+    nr = chunk.nr
     from tasks.consensus.epoch_kernels import dense_epoch_terms  # numba: loaded on the first dense chunk
 
     # One dtype per argument (int64, or bool for flags), so the kernel compiles for one signature only.
@@ -53,7 +53,7 @@ def dense_edge_steps(grid: Grid, chunk: Chunk, keys: pl.DataFrame) -> EdgeResult
     counts = nonzero.sum(axis=(1, 2))
     schema = EPOCH_BONDS_OUT.polars_schema()
     bond_frame = pl.DataFrame({
-        **{k: np.repeat(keys.get_column(k).to_numpy()[first_nid + nr.epoch_start], counts) for k in KEY},
+        **{k: np.repeat(chunk.epoch_keys[k], counts) for k in KEY},
         "validator_uid": np.broadcast_to(grid.rows.astype(np.uint16)[None, :, None], shape)[nonzero],
         "miner_uid": np.broadcast_to(grid.cols.astype(np.uint16)[None, None, :], shape)[nonzero],
         "bond": stored[nonzero]})

@@ -76,6 +76,11 @@ class Chunk:
     def __init__(self, batch: IndexedBatch, nr: ChunkNeurons, e0: int, e1: int, first_nid: int):
         self.batch, self.nr, self.e0, self.e1, self.first_nid = batch, nr, e0, e1, first_nid
 
+    @property
+    def epoch_keys(self) -> dict[str, np.ndarray]:
+        """The key columns of the chunk's epochs, in order."""
+        return {name: column[self.e0:self.e1] for name, column in self.batch.epoch_keys.items()}
+
     @cached_property
     def weights(self) -> Edges:
         return _chunk_of(self.batch.weights, self.e0, self.e1, self.nr.epoch_start)

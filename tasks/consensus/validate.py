@@ -40,6 +40,11 @@ class IndexedBatch(NamedTuple):
     bonds: EdgeTable
     frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
 
+    @property
+    def epoch_keys(self) -> dict[str, np.ndarray]:
+        """The epoch key columns in `eid` order (NumPy)."""
+        return {name: self.epochs.get_column(name).to_numpy() for name in KEY}
+
 
 def _key_text(row: dict, extra: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{k}={row[k]}" for k in KEY + list(extra) if k in row)
@@ -83,6 +88,9 @@ def index_batch(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFra
         raise
     except SchemaError as err:
         raise ConsensusInputError(str(err)) from None
+    # One chunk per column, so the NumPy views below are views, not a copy per read (a Parquet file read
+    # or a concatenation gives several chunks).
+    epochs, neurons, weights, bonds = (frame.rechunk() for frame in (epochs, neurons, weights, bonds))
     frames = (epochs, neurons, weights, bonds)
 
     _check_epoch_parameters(epochs)
