@@ -184,24 +184,36 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
     ema = np.zeros((n_rows, n_cols), np.int64)
     exp_scratch = np.zeros((4, n_rows * n_cols), np.int64)
     consensus = np.zeros(n_cols, np.int64)
-    rank = np.zeros(n, np.int64)
+    rank_col = np.zeros(n_cols, np.int64)
+    registered_col = np.zeros(n_cols, np.int64)
     for e in range(n_epochs):
         # The epoch's sparse matrices on the grid: an absent entry is 0 and not present.
         scatter_edges(w_validator, w_miner, w_value, w_start[e], w_stop[e], row_at, col_at, raw_w, w_present)
         scatter_edges(b_validator, b_miner, b_value, b_start[e], b_stop[e], row_at, col_at, raw_b, b_present)
 
-        # §2.5 weights: masked (permit rows, diagonal but the owner's, outdated, commit-reveal), row-normalised.
+        for c in range(n_cols):
+            registered_col[c] = registered[e, cols[c]]
+
+        # §2.5 weights: masked (rows without the permit P'; entries outdated, LU_i ≤ R_j, or, with commit-reveal,
+        # c_i < R_j: kept iff R_j ≤ min(LU_i − 1, c_i); the diagonal but the owner's), row-normalised.
         for r in range(n_rows):
             i = rows[r]
             total = 0
-            for c in range(n_cols):
-                j = cols[c]
-                reg = registered[e, j]
-                p = (w_present[r, c] and permit_mask[e, i] and last_update[e, i] > reg
-                     and commit_block[e, i] >= reg and (i != j or is_owner[e, i]))
-                present[r, c] = p
-                w[r, c] = raw_w[r, c] if p else 0
-                total += w[r, c]
+            if permit_mask[e, i]:
+                newest = min(last_update[e, i] - 1, commit_block[e, i])
+                for c in range(n_cols):
+                    p = w_present[r, c] & (registered_col[c] <= newest)
+                    present[r, c] = p
+                    w[r, c] = raw_w[r, c] if p else 0
+                    total += w[r, c]
+                diagonal = col_at[i]
+                if diagonal >= 0 and not is_owner[e, i] and present[r, diagonal]:
+                    total -= w[r, diagonal]
+                    present[r, diagonal] = False
+                    w[r, diagonal] = 0
+            else:
+                present[r, :] = False
+                w[r, :] = 0
             scale = reciprocal(total)
             for c in range(n_cols):
                 w[r, c] = div_by(w[r, c], total, scale)
@@ -212,7 +224,7 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
             consensus_out[e, cols[c]] = consensus[c]
 
         # §2.7 clipping w̄ = min(w, C_j), validator trust, rank, incentive (normalised over the epoch's n uids).
-        rank[:] = 0
+        rank_col[:] = 0
         for r in range(n_rows):
             i = rows[r]
             trust = 0
@@ -220,37 +232,38 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
             for c in range(n_cols):
                 v = min(w[r, c], consensus[c])
                 trust += v
-                rank[cols[c]] += fx_mul(v, a_i)
+                rank_col[c] += fx_mul(v, a_i)
             trust_out[e, i] = trust
         rank_total = 0
-        for j in range(n):
-            rank_total += rank[j]
-        for j in range(n):
-            incentive_out[e, j] = fx_div(rank[j], rank_total) if rank_total > 0 else rank[j]
+        for c in range(n_cols):
+            rank_total += rank_col[c]
+        incentive_out[e, :] = 0  # a uid outside the grid's columns has rank 0
+        for c in range(n_cols):
+            incentive_out[e, cols[c]] = fx_div(rank_col[c], rank_total) if rank_total > 0 else rank_col[c]
 
-        # §2.8 bond weights W^B (with their entries) and the masked stored bonds.
+        # §2.8 bond weights W^B (with their entries; an entry with w > C_j = 0 is removed from W̄) and the
+        # masked stored bonds (kept iff R_j < t*).
         b_e = beta[e]
         for r in range(n_rows):
-            i = rows[r]
+            if b_e == 0:
+                for c in range(n_cols):
+                    wb_present[r, c] = present[r, c]
+                    wb[r, c] = w[r, c]
+            elif b_e == ONE:
+                for c in range(n_cols):
+                    kept = (w[r, c] == 0) | (consensus[c] != 0)
+                    wb_present[r, c] = present[r, c] & kept
+                    wb[r, c] = min(w[r, c], consensus[c]) if kept else 0
+            else:
+                for c in range(n_cols):
+                    kept = (w[r, c] == 0) | (consensus[c] != 0)
+                    interpolated = w[r, c] + fx_mul((min(w[r, c], consensus[c]) if kept else 0) - w[r, c], b_e)
+                    positive = present[r, c] & (interpolated > 0)
+                    wb_present[r, c] = positive
+                    wb[r, c] = interpolated if positive else 0
+            last_tempo_i = last_tempo[e, rows[r]]
             for c in range(n_cols):
-                j = cols[c]
-                wb_present[r, c] = False
-                wb[r, c] = 0
-                if present[r, c]:
-                    clipped = min(w[r, c], consensus[c])
-                    kept = w[r, c] == 0 or consensus[c] != 0  # an entry with w > C_j = 0 is removed
-                    if b_e == 0:
-                        wb_present[r, c] = True
-                        wb[r, c] = w[r, c]
-                    elif b_e == ONE:
-                        wb_present[r, c] = kept
-                        wb[r, c] = clipped if kept else 0
-                    else:
-                        interpolated = w[r, c] + fx_mul((clipped if kept else 0) - w[r, c], b_e)
-                        if interpolated > 0:
-                            wb_present[r, c] = True
-                            wb[r, c] = interpolated
-                old[r, c] = raw_b[r, c] if b_present[r, c] and last_tempo[e, i] > registered[e, j] else 0
+                old[r, c] = raw_b[r, c] if b_present[r, c] & (registered_col[c] < last_tempo_i) else 0
 
         if not yuma3[e]:
             classic_bonds_and_dividends(wb, old, active_stake[e], incentive_out[e], ema_alpha[e], rows, cols, ema,
