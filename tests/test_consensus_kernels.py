@@ -42,9 +42,12 @@ def test_wide_multiply_reciprocal_exp_and_the_liquid_alpha_sigmoid():
     assert (_each(k.two_pow64_over, s) == fixed.np_two_pow64_over(s)).all()
     e = np.r_[rng.integers(-25 * ONE, 25 * ONE, 3000), [0, ONE, -ONE, 20 * ONE, -20 * ONE, 1, -1]]
     assert (_exp_many(e) == fixed.np_exp_safe(e)).all()
-    p = np.r_[rng.integers(0, 2**62, 3000), [0, 1, 2**62 - 1, 30, 31, 61, 62]]
+    # The next Taylor term over its whole operand range, against Python's exact integers.
+    term = np.r_[rng.integers(0, 2**58, 1500), rng.integers(0, 2**36, 1500), [0, 1, 2**58 - 1, 2**32]]
+    op = np.r_[rng.integers(0, 20 * ONE + 1, 3000), [20 * ONE, ONE, 0, ONE - 1]]
     for i in range(2, 32):
-        assert (_each(lambda v, i=i: k.floor_div_small(v, i, 1.0 / i), p) == p // i).all()
+        got = _each(lambda t, o, i=i: k.next_taylor_term(t, o, i, 1.0 / (i * 2.0**32), i << 32), term, op)
+        assert got.tolist() == [int(t) * int(o) // (i << 32) for t, o in zip(term, op, strict=True)]
     n = 3000
     w, b, c = (rng.integers(0, ONE + 1, n) for _ in range(3))
     w[::5] = b[::5]  # ties: w ≥ b takes the buy side

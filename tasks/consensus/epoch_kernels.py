@@ -95,8 +95,8 @@ def two_pow64_over(s):
 def exp_safe_many(x, out, magnitude, term):
     """subtensor `exp_safe` of every value of `x` into `out` (`np_exp_safe`; `magnitude`, `term` are scratch of
     x's length): clamp to [−20, 20]; exp(0) = 1, exp(1) = e as I9F23; else the Taylor sum on |x| (terms i = 2..31,
-    each ⌊term ⊗ |x|⌋ / i) and, for x < 0, its reciprocal. One term for all values at a time, so the loop runs
-    in vector lanes; it stops once every term is 0 (every later term is 0 too)."""
+    each ⌊term ⊗ |x|⌋ / i, `next_taylor_term`) and, for x < 0, its reciprocal. One term for all values at a
+    time, so the loop runs in vector lanes; it stops once every term is 0 (every later term is 0 too)."""
     m = x.shape[0]
     for k in range(m):
         v = min(max(x[k], -EXP_ARG_LIMIT), EXP_ARG_LIMIT)
@@ -104,10 +104,11 @@ def exp_safe_many(x, out, magnitude, term):
         term[k] = magnitude[k]
         out[k] = magnitude[k] + ONE
     for i in range(2, TAYLOR_LAST_TERM + 1):
-        inverse = 1.0 / i
+        scale = 1.0 / (i * 4294967296.0)
+        unit = np.int64(i) << 32
         any_left = 0
         for k in range(m):
-            t = floor_div_small(mul_wide(term[k], magnitude[k]), i, inverse)
+            t = next_taylor_term(term[k], magnitude[k], i, scale, unit)
             term[k] = t
             out[k] += t
             any_left |= t
@@ -123,17 +124,21 @@ def exp_safe_many(x, out, magnitude, term):
             out[k] = two_pow64_over(out[k])
 
 
+SHIFT_32 = np.uint64(32)
+
+
 @_jit
-def floor_div_small(p, i, inverse):
-    """⌊p / i⌋ for 0 ≤ p < 2^62 and 2 ≤ i ≤ 31 (`inverse` = 1/i), without an integer division: a float
-    estimate is off by at most a few hundred, a second one on the exact remainder by at most one, and one
-    exact remainder test corrects that."""
-    q = np.int64(np.float64(p) * inverse)
-    r = p - q * i
-    q2 = np.int64(np.float64(r) * inverse)
-    q += q2
-    r -= q2 * i
-    return q + (r >= i) - (r < 0)
+def next_taylor_term(term, op, i, scale, unit):
+    """⌊term·op / (i·2^32)⌋ (= ⌊⌊term ⊗ op⌋ / i⌋, the chain's next Taylor term) for 0 ≤ term < 2^58,
+    0 ≤ op ≤ 20·2^32 and 2 ≤ i ≤ 31 (`scale` = 1/(i·2^32), `unit` = i·2^32), without an integer division: a
+    float estimate q̂ is within 2^7 + 1 of the quotient, so the remainder term·op − q̂·i·2^32 is below 2^45
+    in size and exact from wrapping 64-bit products; a float step on it and one exact test finish."""
+    q = np.int64(np.float64(term) * np.float64(op) * scale)
+    d = np.int64(np.uint64(term) * np.uint64(op) - ((np.uint64(q) * np.uint64(i)) << SHIFT_32))
+    step = np.int64(np.float64(d) * scale)
+    q += step
+    d -= step * unit
+    return q + (d >= unit) - (d < 0)
 
 
 @_jit
