@@ -32,7 +32,7 @@ STORED_BITS = [429463961, 858993459, 1288457420, 1717986918]
 
 def engine_consensus_for_liquid_alpha(mode: int, bonds_penalty: int, consensus_bits: list[int],
                                       stored: list[int]) -> list[int]:
-    """The engine's own path: epoch columns -> batch index -> neuron frame -> `liquid_alpha_consensus`."""
+    """The engine's own path: epoch columns -> batch index -> neuron inputs -> `liquid_alpha_consensus`."""
     n = len(consensus_bits)
     case = EpochCase(block=100, neurons=[Neuron(alpha_stake=1) for _ in range(n)],
                      params={"liquid_alpha_consensus_mode": mode, "bonds_penalty": bonds_penalty,
@@ -40,8 +40,8 @@ def engine_consensus_for_liquid_alpha(mode: int, bonds_penalty: int, consensus_b
     for uid, value in enumerate(stored[:n]):
         case.neurons[uid].previous_consensus = value
     batch = index_batch(*frames_for([case]))
-    nr = engine.neuron_frame(batch.neurons, engine.epoch_parameters(batch.epochs)).collect()
-    columns = {name: nr.get_column(name).to_numpy() for name in ("liquid_consensus_source", "previous_consensus_bits")}
+    nr = engine.neuron_inputs(batch, engine.epoch_parameters(batch.epochs))
+    columns = {name: nr[name] for name in ("liquid_consensus_source", "previous_consensus_bits")}
     chunk = engine.ChunkNeurons({**columns, "offset": np.zeros(n, np.int64)}, np.array([0]))
     return engine.liquid_alpha_consensus(np.array(consensus_bits, np.int64), chunk).tolist()
 

@@ -56,8 +56,6 @@ from tasks.consensus.epoch_loaders import (
 from tasks.consensus.epoch_terms import EdgeResults, EpochOutputs, bond_outputs, neuron_outputs
 from tasks.consensus.fixed import (
     ONE,
-    fx_div,
-    fx_normalize,
     np_fx_div,
     np_fx_mul,
     np_fx_normalize,
@@ -65,8 +63,6 @@ from tasks.consensus.fixed import (
     np_liquid_alpha,
     np_to_u16,
     np_u16_proportion_bits,
-    rao_share,
-    to_u16,
     u16_proportion_bits,
 )
 from tasks.consensus.median import median_by_group_of_members
@@ -81,24 +77,44 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
 
     Inputs have the EPOCHS, EPOCH_NEURONS, EPOCH_WEIGHTS and EPOCH_BONDS schemas and are validated
     first (ConsensusInputError). Epochs are independent: each uses only its own rows. The per-neuron
-    steps run once over the whole batch; the edge steps run over chunks of whole epochs.
+    steps run epoch by epoch in compiled code over the batch's flat columns; the edge steps run over
+    chunks of whole epochs.
     """
+    from tasks.consensus import neuron_kernels as steps  # numba: loaded on first use
+
     batch = index_batch(epochs, neurons, weights, bonds)
     if batch.epochs.height == 0:
         return EpochOutputs(EPOCH_NEURONS_OUT.empty(), EPOCH_BONDS_OUT.empty())
-    nr = neuron_frame(batch.neurons, epoch_parameters(batch.epochs))  # lazy: §2.1–§2.4 as one query
-    nr = activity(nr)
-    nr = stake(nr)
-    nr = validator_permits(nr)
-    nr = active_stake(nr)
-    nr = median_stake(nr).collect()
+    params = epoch_parameters(batch.epochs)
+    nr = neuron_inputs(batch, params)
+    offset, count = nr.pop("epoch_offset"), nr.pop("epoch_count")
+    for name, dtype in (("active", np.bool_), ("is_owner", np.bool_), ("stake_bits", np.int64),
+                        ("stake_weight", np.int64), ("permit_mask", np.bool_), ("new_permit", np.bool_),
+                        ("active_stake_bits", np.int64), ("median_stake_bits", np.int64),
+                        ("median_total_bits", np.int64)):
+        nr[name] = np.zeros(len(nr["uid"]), dtype)
+    # §2.1 activity, §2.2 stake, §2.3 validator permits, §2.4 active stake, §2.6 the median's stake.
+    steps.neuron_steps_before_edges(
+        offset, count, params["current_block"], params["activity_cutoff"], params["tao_weight_bits"],
+        params["stake_threshold_rao"], params["max_allowed_validators"], params["owner_uid"],
+        nr["last_update"], nr["alpha_stake"], nr["tao_stake"], nr["validator_permit"],
+        nr["active"], nr["is_owner"], nr["stake_bits"], nr["stake_weight"], nr["permit_mask"], nr["new_permit"],
+        nr["active_stake_bits"], nr["median_stake_bits"], nr["median_total_bits"])
 
-    keys = nr.select(*KEY, "uid")
+    # §2.5–§2.10 over chunks of whole epochs.
+    keys = batch.neurons.select(*KEY, "uid")
     chunks = run_chunks(batch, nr, keys)
-    per_neuron = {name: np.concatenate([c.neurons[name] for c in chunks]) for name in EdgeResults.NEURON_COLUMNS}
-    nr = nr.with_columns(**{name: pl.Series(v) for name, v in per_neuron.items()})
-    paid = emission(dividends(nr.lazy()))
-    return EpochOutputs(neurons=neuron_outputs(paid), bonds=pl.concat([c.bonds for c in chunks]))
+    for name in EdgeResults.NEURON_COLUMNS:
+        nr[name] = np.concatenate([c.neurons[name] for c in chunks])
+
+    # Dividends, §2.11 emission.
+    for name in ("dividend_bits", "server_emission", "validator_emission", "emission"):
+        nr[name] = np.zeros(len(nr["uid"]), np.int64)
+    steps.neuron_steps_after_edges(
+        offset, count, params["emission_rao"], nr["incentive_bits"], nr["raw_dividend_bits"],
+        nr["active_stake_bits"], nr["stake_bits"], nr["dividend_bits"], nr["server_emission"],
+        nr["validator_emission"], nr["emission"])
+    return EpochOutputs(neurons=neuron_outputs(keys, nr), bonds=pl.concat([c.bonds for c in chunks]))
 
 
 # Chunks are independent: with more than one thread they run concurrently (NumPy releases the GIL in
@@ -106,7 +122,7 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
 EDGE_STEP_THREADS = 1
 
 
-def run_chunks(batch: IndexedBatch, nr: pl.DataFrame, keys: pl.DataFrame) -> list[EdgeResults]:
+def run_chunks(batch: IndexedBatch, nr: dict[str, np.ndarray], keys: pl.DataFrame) -> list[EdgeResults]:
     """`edge_steps` of every chunk, in order; at most 2·threads chunks are built ahead (bounded memory)."""
     chunks = epoch_chunks(batch, nr)
     if EDGE_STEP_THREADS <= 1:
@@ -147,19 +163,18 @@ def edge_steps(chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
 
 # ---------------------------------------------------------------- §2.0 inputs, per epoch and per neuron
 
-def epoch_parameters(epochs: pl.DataFrame) -> pl.DataFrame:
-    """One row per epoch (`eid`): hyperparameters as I32F32 bits and integers (§2, §3, §7)."""
+def epoch_parameters(epochs: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Per epoch (`eid` order): hyperparameters as I32F32 bits and integers (§2, §3, §7), NumPy columns."""
     steep = pl.col("alpha_sigmoid_steepness").cast(pl.Int64)
-    return epochs.select(
-        "eid",
+    frame = epochs.select(
         pl.col("block").cast(pl.Int64).alias("current_block"),
-        pl.col("owner_uid").cast(pl.Int64),
+        pl.col("owner_uid").cast(pl.Int64).fill_null(-1),  # −1: no owner
         # §2.1: cutoff = max(1, ⌊ActivityCutoffFactorMilli·T/1000⌋) blocks.
         (pl.col("activity_cutoff_factor_milli").cast(pl.Int64) * pl.col("tempo").cast(pl.Int64) // 1000)
         .clip(lower_bound=1).alias("activity_cutoff"),
         # §2.2: tw = TaoWeight/(2^64−1) in U96F32 (u64::MAX gives exactly 1.0).
         ((pl.col("tao_weight").cast(pl.Int128) * ONE) // ((1 << 64) - 1)).cast(pl.Int64).alias("tao_weight_bits"),
-        pl.col("stake_threshold").cast(pl.Int128).alias("stake_threshold_rao"),
+        pl.col("stake_threshold").alias("stake_threshold_rao"),
         pl.col("max_allowed_validators").cast(pl.Int64),
         # §2.6, §2.8, §3: u16 ⊘ 65535.
         u16_proportion_bits("kappa").alias("kappa_bits"),
@@ -182,6 +197,7 @@ def epoch_parameters(epochs: pl.DataFrame) -> pl.DataFrame:
         (pl.col("liquid_alpha_consensus_mode") == CONSENSUS_MODES.index("max")).alias("liquid_reads_max"),
         pl.col("emission").cast(pl.Int64).alias("emission_rao"),
     )
+    return {name: frame.get_column(name).to_numpy() for name in frame.columns}
 
 
 def liquid_alpha_reads_previous() -> pl.Expr:
@@ -191,81 +207,48 @@ def liquid_alpha_reads_previous() -> pl.Expr:
             | ((mode == CONSENSUS_MODES.index("auto")) & (pl.col("bonds_penalty") == U16_MAX)))
 
 
-def neuron_frame(neurons: pl.DataFrame, params: pl.DataFrame) -> pl.LazyFrame:
-    """One row per (epoch, uid) in `nid` order, with its epoch's parameters."""
-    nr = neurons.lazy().join(params.lazy(), on="eid", how="left", maintain_order="left")
-    stored_previous = pl.col("previous_consensus").is_not_null().any().over("eid")
-    return nr.with_columns(
-        pl.col("uid").cast(pl.Int64),
-        pl.col("last_update").cast(pl.Int64),
-        pl.col("block_at_registration").cast(pl.Int64),
-        is_owner=(pl.col("uid").cast(pl.Int64) == pl.col("owner_uid")).fill_null(False),
-        # §2.5.5: c_i where the mask applies, else "never" (no entry has R_j above it).
-        commit_block=pl.when(pl.col("commit_reveal_enabled"))
-        .then(pl.col("commit_block").cast(pl.Int64)).fill_null(MAX_BLOCK),
-        # The stored previous consensus as I32F32 (0 past the stored vector's end), and which vector
-        # liquid alpha reads: LIQUID_CURRENT when nothing is stored (the chain falls back to C).
-        previous_consensus_bits=u16_proportion_bits("previous_consensus").fill_null(0),
-        liquid_consensus_source=pl.when(~stored_previous).then(LIQUID_CURRENT)
-        .when(pl.col("liquid_reads_max")).then(LIQUID_MAX)
-        .when(pl.col("liquid_reads_previous")).then(LIQUID_PREVIOUS)
-        .otherwise(LIQUID_CURRENT).cast(pl.Int8),
-    )
+# Per-epoch parameters the edge steps read per neuron.
+_EDGE_STEP_PARAMETERS = ("kappa_bits", "bonds_penalty_bits", "last_tempo", "yuma3_enabled", "liquid_alpha_enabled",
+                         "ema_alpha_bits", "steepness_bits", "alpha_low_bits", "alpha_high_bits")
+
+
+def neuron_inputs(batch: IndexedBatch, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per neuron (`nid` order) the columns the steps read, with each epoch's parameters repeated over its
+    uids, and `epoch_offset`/`epoch_count` (each epoch's first nid and n)."""
+    neurons = batch.neurons
+    column = neurons.get_column
+    count = np.bincount(column("eid").to_numpy(), minlength=batch.epochs.height).astype(np.int64)
+    offset = np.r_[0, np.cumsum(count)[:-1]].astype(np.int64)
+    per_neuron = {name: np.repeat(params[name], count) for name in _EDGE_STEP_PARAMETERS}
+    # §2.5.5: c_i where the commit-reveal mask applies, else "never" (no entry has R_j above it).
+    commit = column("commit_block").fill_null(MAX_BLOCK).to_numpy().astype(np.int64)
+    commit[~np.repeat(params["commit_reveal_enabled"], count)] = MAX_BLOCK
+    # The stored previous consensus as I32F32 (0 past the stored vector's end), and which vector liquid alpha
+    # reads: LIQUID_CURRENT when the epoch stores none (the chain falls back to C).
+    previous = column("previous_consensus")
+    stored = previous.is_not_null().to_numpy()
+    any_stored = np.repeat(np.logical_or.reduceat(stored, offset), count) if len(stored) else stored
+    source = np.where(np.repeat(params["liquid_reads_max"], count), LIQUID_MAX,
+                      np.where(np.repeat(params["liquid_reads_previous"], count), LIQUID_PREVIOUS, LIQUID_CURRENT))
+    return {
+        **per_neuron,
+        "uid": column("uid").to_numpy().astype(np.int64),
+        "offset": column("offset").to_numpy(),
+        "last_update": column("last_update").to_numpy().astype(np.int64),
+        "block_at_registration": column("block_at_registration").to_numpy().astype(np.int64),
+        "alpha_stake": column("alpha_stake").to_numpy().astype(np.int64),  # < 2^63: the epoch's total is
+        "tao_stake": column("tao_stake").to_numpy().astype(np.int64),
+        "validator_permit": column("validator_permit").to_numpy(),
+        "commit_block": commit,
+        "previous_consensus_bits": np_u16_proportion_bits(previous.fill_null(0).to_numpy().astype(np.int64)),
+        "liquid_consensus_source": np.where(any_stored, source, LIQUID_CURRENT).astype(np.int8),
+        "epoch_offset": offset,
+        "epoch_count": count,
+    }
 
 
 # A block no registration reaches: the commit-reveal mask's "no unexpired commit".
 MAX_BLOCK = (1 << 63) - 1
-
-
-# ---------------------------------------------------------------- §2.1 – §2.4 per-neuron vectors
-
-def activity(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.1: inactive_i ⇔ LU_i + cutoff < b (strict); Active = ¬inactive."""
-    return nr.with_columns(
-        active=~(pl.col("last_update") + pl.col("activity_cutoff") < pl.col("current_block")))
-
-
-def stake(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.2: combined stake U = Â·2^32 + Θ·tw bits (exact, Int128); threshold ⌊T⌋ < StakeThreshold → 0
-    except for the owner; s = ⌊U·2^32/ΣU⌋ (I64F64 normalisation truncated to I32F32), or 0 if ΣU = 0.
-    StakeWeight = floor(s·65535)."""
-    combined = (pl.col("alpha_stake").cast(pl.Int128) * ONE
-                + pl.col("tao_stake").cast(pl.Int128) * pl.col("tao_weight_bits").cast(pl.Int128))
-    nr = nr.with_columns(combined_stake=combined).with_columns(
-        combined_stake=pl.when((pl.col("combined_stake") // ONE < pl.col("stake_threshold_rao"))
-                               & ~pl.col("is_owner")).then(pl.lit(0, pl.Int128))
-        .otherwise(pl.col("combined_stake")))
-    total = pl.col("combined_stake").sum().over("eid")
-    return nr.with_columns(
-        stake_bits=pl.when(total > 0).then(pl.col("combined_stake") * ONE // total).otherwise(0).cast(pl.Int64),
-    ).with_columns(stake_weight=to_u16("stake_bits"))
-
-
-def validator_permits(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.3: this epoch masks with the stored permit P' (owner forced on); the new permits NP are the
-    top-K nonzero stakes: stable ascending sort (ties in uid order), the first n−K lose; owner forced."""
-    position = pl.col("stake_bits").rank("ordinal").over("eid").cast(pl.Int64) - 1
-    return nr.with_columns(
-        permit_mask=pl.col("validator_permit") | pl.col("is_owner"),
-        new_permit=((pl.col("stake_bits") != 0) & (position >= pl.col("n") - pl.col("max_allowed_validators")))
-        | pl.col("is_owner"),
-    )
-
-
-def active_stake(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.4: a_i = s_i if active and permitted (P'), else 0; then a ⊘ Σa (skipped if Σa = 0)."""
-    nr = nr.with_columns(
-        active_stake_bits=pl.when(pl.col("active") & pl.col("permit_mask")).then(pl.col("stake_bits"))
-        .otherwise(0))
-    return nr.with_columns(
-        active_stake_bits=fx_normalize("active_stake_bits", pl.col("active_stake_bits").sum().over("eid")))
-
-
-def median_stake(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.6: the median's stake σ = a ⊘ Σa over V = {a > 0} (re-normalised once more), and S = Σσ."""
-    return nr.with_columns(
-        median_stake_bits=fx_normalize("active_stake_bits", pl.col("active_stake_bits").sum().over("eid"))
-    ).with_columns(median_total_bits=pl.col("median_stake_bits").sum().over("eid"))
 
 
 # ---------------------------------------------------------------- §2.5 weights
@@ -403,31 +386,3 @@ def yuma3_bonds_and_dividends(wb: Edges, old: Edges, nr: ChunkNeurons) -> tuple[
     bond_value = sum_by(ema.vid, np_fx_mul(normalized, nr["incentive_bits"][ema.mid]), size)
     d = np_fx_mul(bond_value, nr["active_stake_bits"])
     return ema.with_value(np_to_u16(ema.value)), d
-
-
-# ---------------------------------------------------------------- dividends, §2.11 emission
-
-def dividends(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.9.5 / §2.10.4: D = d ⊘ Σd per epoch (each epoch's d comes from exactly one bond model)."""
-    return nr.with_columns(
-        dividend_bits=fx_normalize("raw_dividend_bits", pl.col("raw_dividend_bits").sum().over("eid")))
-
-
-def emission(nr: pl.LazyFrame) -> pl.LazyFrame:
-    """§2.11: c = I ⊕ D. If Σc ≠ 0: server σS = I ⊘ Σc, validator σV = D ⊘ Σc, combined σC = c ⊘ Σc.
-    Else (emergency) σS = I, σV = σC = a if Σa ≠ 0, else s. Rao: ⌊σ·E⌋ each."""
-    combined = pl.col("incentive_bits") + pl.col("dividend_bits")
-    total = combined.sum().over("eid")
-    active_total = pl.col("active_stake_bits").sum().over("eid")
-    fallback = pl.when(active_total != 0).then(pl.col("active_stake_bits")).otherwise(pl.col("stake_bits"))
-    nr = nr.with_columns(
-        server_share_bits=pl.when(total != 0).then(fx_div("incentive_bits", total))
-        .otherwise(pl.col("incentive_bits")),
-        validator_share_bits=pl.when(total != 0).then(fx_div("dividend_bits", total)).otherwise(fallback),
-        combined_share_bits=pl.when(total != 0).then(fx_div(combined, total)).otherwise(fallback),
-    )
-    return nr.with_columns(
-        server_emission=rao_share("server_share_bits", "emission_rao"),
-        validator_emission=rao_share("validator_share_bits", "emission_rao"),
-        emission=rao_share("combined_share_bits", "emission_rao"),
-    )

@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
-import polars as pl
 
 from tasks.consensus.validate import EdgeTable, IndexedBatch
 
@@ -94,18 +93,18 @@ class Chunk:
         return table.start[self.e0:self.e1], table.stop[self.e0:self.e1]
 
 
-def epoch_chunks(batch: IndexedBatch, nr: pl.DataFrame, chunk_edges: int | None = None):
+def epoch_chunks(batch: IndexedBatch, nr: dict[str, np.ndarray], chunk_edges: int | None = None):
     """Split the batch into runs of whole epochs with ~chunk_edges weight and bond edges each (`Chunk`s),
-    with the per-neuron columns' rows and `offset` re-based to the chunk."""
+    with the per-neuron columns (`nid` order) and `offset` re-based to the chunk."""
     chunk_edges = chunk_edges or CHUNK_EDGES
     n_epochs = batch.epochs.height
     edges_per_epoch = (batch.weights.stop - batch.weights.start) + (batch.bonds.stop - batch.bonds.start)
-    neurons_per_epoch = np.bincount(nr.get_column("eid").to_numpy(), minlength=n_epochs)
+    neurons_per_epoch = np.bincount(batch.neurons.get_column("eid").to_numpy(), minlength=n_epochs)
     cumulative = np.cumsum(edges_per_epoch + neurons_per_epoch)
     bounds = np.searchsorted(cumulative, np.arange(chunk_edges, cumulative[-1], chunk_edges), side="right")
     bounds = np.unique(np.r_[0, bounds, n_epochs])
     first_nid = np.r_[0, np.cumsum(neurons_per_epoch)]
-    columns = {name: nr.get_column(name).to_numpy() for name in _EDGE_STEP_INPUTS}
+    columns = {name: nr[name] for name in _EDGE_STEP_INPUTS}
     for e0, e1 in zip(bounds[:-1], bounds[1:], strict=True):
         n0, n1 = int(first_nid[e0]), int(first_nid[e1])
         part = {name: col[n0:n1] for name, col in columns.items()}

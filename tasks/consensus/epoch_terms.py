@@ -10,7 +10,7 @@ import polars as pl
 
 from schemas.consensus import EPOCH_BONDS_OUT, EPOCH_KEY, EPOCH_NEURONS_OUT
 from tasks.consensus.epoch_loaders import ChunkNeurons, Edges
-from tasks.consensus.fixed import to_u16
+from tasks.consensus.fixed import np_to_u16
 
 KEY = list(EPOCH_KEY)
 
@@ -33,15 +33,19 @@ class EdgeResults(NamedTuple):
     NEURON_COLUMNS = ("consensus_bits", "validator_trust_bits", "incentive_bits", "raw_dividend_bits")
 
 
-def neuron_outputs(nr: pl.LazyFrame) -> pl.DataFrame:
-    """EPOCH_NEURONS_OUT rows, sorted by (netuid, mechid, block, uid) (the `nid` order)."""
+def neuron_outputs(keys: pl.DataFrame, nr: dict[str, np.ndarray]) -> pl.DataFrame:
+    """EPOCH_NEURONS_OUT rows, sorted by (netuid, mechid, block, uid) (the `nid` order): `keys` the batch's
+    key and uid per nid, `nr` the engine's per-neuron columns."""
     schema = EPOCH_NEURONS_OUT.polars_schema()
-    out = nr.select(*KEY, "uid", "stake_weight", "active", pl.col("new_permit").alias("validator_permit"),
-                    consensus=to_u16("consensus_bits"), incentive=to_u16("incentive_bits"),
-                    dividends=to_u16("dividend_bits"), validator_trust=to_u16("validator_trust_bits"),
-                    server_emission="server_emission", validator_emission="validator_emission",
-                    emission="emission")
-    return out.select([pl.col(c).cast(t) for c, t in schema.items()]).collect()
+    out = keys.with_columns(
+        stake_weight=pl.Series(nr["stake_weight"]), active=pl.Series(nr["active"]),
+        validator_permit=pl.Series(nr["new_permit"]),
+        consensus=pl.Series(np_to_u16(nr["consensus_bits"])), incentive=pl.Series(np_to_u16(nr["incentive_bits"])),
+        dividends=pl.Series(np_to_u16(nr["dividend_bits"])),
+        validator_trust=pl.Series(np_to_u16(nr["validator_trust_bits"])),
+        server_emission=pl.Series(nr["server_emission"]), validator_emission=pl.Series(nr["validator_emission"]),
+        emission=pl.Series(nr["emission"]))
+    return out.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
 def bond_outputs(parts: list[Edges], nr: ChunkNeurons, keys: pl.DataFrame, first_nid: int) -> pl.DataFrame:
