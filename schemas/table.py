@@ -79,20 +79,21 @@ def validate_frame(frame, table: Table, *, where: str | None = None, check_key: 
     absent = {c: v for c, v in table.optional.items() if c not in frame.columns}
     if absent:
         frame = frame.with_columns(pl.lit(v, dtype=expected[c]).alias(c) for c, v in absent.items())
+    schema = frame.schema  # built once: each `frame.schema` is a new object
     # A null in an optional column that may not be null means "not given" too (rows built from dicts).
     fills = {c: v for c, v in table.optional.items() if v is not None and c not in absent
-             and frame.schema.get(c) == expected[c] and frame[c].null_count()}
+             and schema.get(c) == expected[c] and frame[c].null_count()}
     if fills:
         frame = frame.with_columns(pl.col(c).fill_null(v) for c, v in fills.items())
-    missing = [c for c in expected if c not in frame.columns]
+    missing = [c for c in expected if c not in schema]
     if missing:
         raise SchemaError(f"{label}: missing column(s) {', '.join(missing)}; "
                           f"expected columns {', '.join(expected)}")
     for col, dtype in expected.items():
-        got = frame.schema[col]
+        got = schema[col]
         if got != dtype:
             raise SchemaError(f"{label}: column {col!r} has type {got}, expected {dtype}")
-    out = frame.select(list(expected))
+    out = frame if frame.columns == list(expected) else frame.select(list(expected))
     for f in table.schema:
         if not f.nullable:
             nulls = out[f.name].null_count()

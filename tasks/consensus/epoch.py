@@ -225,8 +225,9 @@ def neuron_inputs(batch: IndexedBatch, params: dict[str, np.ndarray]) -> dict[st
     commit[~np.repeat(params["commit_reveal_enabled"], count)] = MAX_BLOCK
     # The stored previous consensus as I32F32 (0 past the stored vector's end), and which vector liquid alpha
     # reads: LIQUID_CURRENT when the epoch stores none (the chain falls back to C).
-    previous = column("previous_consensus")
-    stored = previous.is_not_null().to_numpy()
+    previous = column("previous_consensus").to_numpy()  # u16, or float64 with NaN where null (exact)
+    stored = ~np.isnan(previous) if previous.dtype.kind == "f" else np.ones(len(previous), bool)
+    previous = np.where(stored, previous, 0).astype(np.int64)
     any_stored = np.repeat(np.logical_or.reduceat(stored, offset), count) if len(stored) else stored
     source = np.where(np.repeat(params["liquid_reads_max"], count), LIQUID_MAX,
                       np.where(np.repeat(params["liquid_reads_previous"], count), LIQUID_PREVIOUS, LIQUID_CURRENT))
@@ -240,7 +241,7 @@ def neuron_inputs(batch: IndexedBatch, params: dict[str, np.ndarray]) -> dict[st
         "tao_stake": column("tao_stake").to_numpy().astype(np.int64),
         "validator_permit": column("validator_permit").to_numpy(),
         "commit_block": commit,
-        "previous_consensus_bits": np_u16_proportion_bits(previous.fill_null(0).to_numpy().astype(np.int64)),
+        "previous_consensus_bits": np_u16_proportion_bits(previous),
         "liquid_consensus_source": np.where(any_stored, source, LIQUID_CURRENT).astype(np.int8),
         "epoch_offset": offset,
         "epoch_count": count,

@@ -36,16 +36,22 @@ class EdgeResults(NamedTuple):
 def neuron_outputs(keys: pl.DataFrame, nr: dict[str, np.ndarray]) -> pl.DataFrame:
     """EPOCH_NEURONS_OUT rows, sorted by (netuid, mechid, block, uid) (the `nid` order): `keys` the batch's
     key and uid per nid, `nr` the engine's per-neuron columns."""
+    columns = {
+        **{name: keys.get_column(name) for name in keys.columns},
+        "stake_weight": nr["stake_weight"], "active": nr["active"], "validator_permit": nr["new_permit"],
+        "consensus": np_to_u16(nr["consensus_bits"]), "incentive": np_to_u16(nr["incentive_bits"]),
+        "dividends": np_to_u16(nr["dividend_bits"]), "validator_trust": np_to_u16(nr["validator_trust_bits"]),
+        "server_emission": nr["server_emission"], "validator_emission": nr["validator_emission"],
+        "emission": nr["emission"],
+    }
     schema = EPOCH_NEURONS_OUT.polars_schema()
-    out = keys.with_columns(
-        stake_weight=pl.Series(nr["stake_weight"]), active=pl.Series(nr["active"]),
-        validator_permit=pl.Series(nr["new_permit"]),
-        consensus=pl.Series(np_to_u16(nr["consensus_bits"])), incentive=pl.Series(np_to_u16(nr["incentive_bits"])),
-        dividends=pl.Series(np_to_u16(nr["dividend_bits"])),
-        validator_trust=pl.Series(np_to_u16(nr["validator_trust_bits"])),
-        server_emission=pl.Series(nr["server_emission"]), validator_emission=pl.Series(nr["validator_emission"]),
-        emission=pl.Series(nr["emission"]))
-    return out.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return pl.DataFrame({name: _as(columns[name], dtype) for name, dtype in schema.items()})
+
+
+def _as(values, dtype: pl.DataType) -> pl.Series:
+    """A NumPy column (or a Series) as a Series of the output's type (the values fit: u16, rao ≥ 0)."""
+    series = values if isinstance(values, pl.Series) else pl.Series(values)
+    return series if series.dtype == dtype else series.cast(dtype)
 
 
 def bond_outputs(parts: list[Edges], nr: ChunkNeurons, keys: pl.DataFrame, first_nid: int) -> pl.DataFrame:

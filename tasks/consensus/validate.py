@@ -78,7 +78,8 @@ def index_batch(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFra
                 bonds: pl.DataFrame) -> IndexedBatch:
     """Validate (as `validate_inputs`) and index the batch for the engine."""
     try:
-        epochs = validate_frame(epochs, EPOCHS)
+        # A duplicate epoch key is caught below on the packed, sorted keys.
+        epochs = validate_frame(epochs, EPOCHS, check_key=False)
         # A duplicate uid is caught by `_index_neurons` (uids exactly 0..n−1, one row each).
         neurons = validate_frame(neurons, EPOCH_NEURONS, check_key=False)
         # Edge keys are checked below on packed integer keys (a hash group-by on five columns is slow).
@@ -94,8 +95,14 @@ def index_batch(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFra
     frames = (epochs, neurons, weights, bonds)
 
     _check_epoch_parameters(epochs)
-    params = epochs.sort(KEY).with_row_index("eid").with_columns(pl.col("eid").cast(pl.Int64))
+    params = epochs.lazy().sort(KEY).with_row_index("eid").with_columns(pl.col("eid").cast(pl.Int64)).collect()
     codes = _epoch_codes(params)
+    repeated = np.flatnonzero(codes[1:] == codes[:-1])
+    if len(repeated):
+        row = params.row(int(repeated[0]), named=True)
+        key = {k: row[k] for k in KEY}
+        _fail("epochs", row, f"duplicate key {key} ({int((codes == codes[repeated[0]]).sum())} rows); "
+              f"one row per ({', '.join(KEY)}) expected")
     nr = _index_neurons(neurons, params, codes)
     _check_owner(params, nr)
     _check_total_stake(nr)
@@ -187,17 +194,25 @@ def _index_neurons(neurons: pl.DataFrame, params: pl.DataFrame, codes: np.ndarra
 
 def _check_owner(params: pl.DataFrame, nr: pl.DataFrame) -> None:
     n = np.bincount(nr.get_column("eid").to_numpy(), minlength=params.height)
-    bad = _first(params.with_columns(n=pl.Series(n)).filter(pl.col("owner_uid").cast(pl.Int64) >= pl.col("n")))
-    if bad:
-        _fail("epochs", bad, f"owner_uid {bad['owner_uid']} is not a uid of the epoch (n = {bad['n']})")
+    owner = params.get_column("owner_uid").fill_null(0).to_numpy().astype(np.int64)
+    bad = np.flatnonzero(owner >= n)
+    if len(bad):
+        row = params.row(int(bad[0]), named=True)
+        _fail("epochs", row, f"owner_uid {row['owner_uid']} is not a uid of the epoch (n = {n[bad[0]]})")
 
 
 def _check_total_stake(nr: pl.DataFrame) -> None:
     for col in ("last_update", "block_at_registration", "commit_block"):
-        bad = _first(nr.filter(pl.col(col) > MAX_INT64))
-        if bad:
+        values = nr.get_column(col).fill_null(0).to_numpy() if col == "commit_block" else nr.get_column(col).to_numpy()
+        if (values > MAX_INT64).any():
+            bad = nr.row(int(np.flatnonzero(values > MAX_INT64)[0]), named=True)
             _fail("epoch_neurons", bad, f"{col} {bad[col]} is not below 2^63", ("uid",))
-    # Σ(alpha + tao·tw) ≤ Σ(alpha + tao) since tw ≤ 1.
+    # Σ(alpha + tao·tw) ≤ Σ(alpha + tao) since tw ≤ 1. In float first (relative error below 2^−40 here):
+    # only a batch with an epoch near the limit is summed exactly.
+    stake = nr.get_column("alpha_stake").to_numpy().astype(np.float64) + nr.get_column("tao_stake").to_numpy()
+    starts = np.flatnonzero(np.r_[True, np.diff(nr.get_column("eid").to_numpy()) != 0])
+    if not len(stake) or np.add.reduceat(stake, starts).max() < 2.0**62:
+        return
     totals = nr.group_by(KEY).agg(
         total=(pl.col("alpha_stake").cast(pl.Int128) + pl.col("tao_stake").cast(pl.Int128)).sum())
     bad = _first(totals.filter(pl.col("total") > MAX_TOTAL_STAKE_RAO))
