@@ -177,9 +177,11 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
     dividend bits per neuron [E, n] and the stored u16 bonds [E, R, C] (0 in rows without a new permit)."""
     n_epochs, n_rows, n_cols = stored_out.shape
     n = last_update.shape[1]
-    raw_w = np.zeros((n_rows, n_cols), np.int64)
+    # The stored u16 values stay u16 on the grid: at n in the thousands the per-epoch grids leave the CPU
+    # caches, and each pass's bytes are what it costs.
+    raw_w = np.zeros((n_rows, n_cols), np.uint16)
     w_present = np.zeros((n_rows, n_cols), np.bool_)
-    raw_b = np.zeros((n_rows, n_cols), np.int64)
+    raw_b = np.zeros((n_rows, n_cols), np.uint16)
     b_present = np.zeros((n_rows, n_cols), np.bool_)
     w = np.zeros((n_rows, n_cols), np.int64)
     present = np.zeros((n_rows, n_cols), np.bool_)
@@ -209,7 +211,7 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
                 for c in range(n_cols):
                     p = w_present[r, c] & (registered_col[c] <= newest)
                     present[r, c] = p
-                    w[r, c] = raw_w[r, c] if p else 0
+                    w[r, c] = np.int64(raw_w[r, c]) if p else 0
                     total += w[r, c]
                 diagonal = col_at[i]
                 if diagonal >= 0 and not is_owner[e, i] and present[r, diagonal]:
@@ -268,7 +270,7 @@ def dense_epoch_terms(rows, cols, row_at, col_at,
                     wb[r, c] = interpolated if positive else 0
             last_tempo_i = last_tempo[e, rows[r]]
             for c in range(n_cols):
-                old[r, c] = raw_b[r, c] if b_present[r, c] & (registered_col[c] < last_tempo_i) else 0
+                old[r, c] = np.int64(raw_b[r, c]) if b_present[r, c] & (registered_col[c] < last_tempo_i) else 0
 
         if not yuma3[e]:
             classic_bonds_and_dividends(wb, old, active_stake[e], incentive_out[e], ema_alpha[e], rows, cols, ema,
@@ -439,9 +441,10 @@ def yuma3_dividends(ema, active_stake, incentive, rows, cols, stored, dividend):
 @_jit
 def scatter_edges(validator, miner, value, start, stop, row_at, col_at, values, present):
     """The edges in stored rows start..stop−1 on a grid: each value into the cell [row of its validator,
-    column of its miner]; every other cell 0 and not present."""
-    values[:] = 0
-    present[:] = False
+    column of its miner]; every other cell 0 and not present (a full grid is overwritten whole: no clearing)."""
+    if stop - start != values.size:
+        values[:] = 0
+        present[:] = False
     for k in range(start, stop):
         r, c = row_at[validator[k]], col_at[miner[k]]
         values[r, c] = value[k]
