@@ -63,3 +63,30 @@ def _exp_many(x):
     out, magnitude, term = (np.empty_like(x) for _ in range(3))
     k.exp_safe_many(x, out, magnitude, term)
     return out
+
+
+def test_stake_normalisation_is_exact_to_the_last_bit_over_the_whole_stake_range():
+    """§2.2 with Python's exact integers: U = Â·2^32 + Θ·tw, threshold on ⌊U/2^32⌋ (owner exempt), s = ⌊U·2^32/ΣU⌋,
+    StakeWeight = floor(s·65535); stakes up to the 2^63 epoch total, every tao weight shape, ties and zeros."""
+    from tasks.consensus import neuron_kernels as nk
+
+    for case in range(300):
+        n = int(rng.integers(1, 40))
+        scale = int(rng.choice([2**20, 2**40, 2**56, 2**62 // n]))
+        alpha = rng.integers(0, scale, n) // rng.choice([1, 3], n)
+        tao = rng.integers(0, scale, n) * (rng.random(n) < 0.5)
+        if case % 7 == 0:
+            alpha[:] = alpha[0]  # ties
+        tw = int(rng.choice([0, 1, ONE // 19, ONE - 1, ONE]))
+        threshold = [0, scale // 4, 2**64 - 1][case % 3]
+        owner = np.zeros(n, np.bool_)
+        owner[int(rng.integers(0, n))] = case % 3 == 0
+        combined = [int(a) * ONE + int(t) * tw for a, t in zip(alpha, tao, strict=True)]
+        combined = [0 if u // ONE < threshold and not o else u for u, o in zip(combined, owner, strict=True)]
+        total = sum(combined)
+        expected = [u * ONE // total if total else 0 for u in combined]
+
+        bits, weight = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        nk.stake(alpha.astype(np.int64), tao.astype(np.int64), tw, np.uint64(threshold), owner, bits, weight)
+        assert bits.tolist() == expected, case
+        assert weight.tolist() == [min(max(s * 65535 >> 32, 0), 65535) for s in expected]

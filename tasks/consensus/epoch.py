@@ -6,22 +6,24 @@ liquid alpha), dividends, emission. Many epochs run in one batch (`validate.inde
 has an index `eid`, each neuron a global row `nid` (epochs in key order, uids 0..n−1 inside), and each
 edge the global rows of its validator (`vid`) and miner (`mid`), with edges sorted by (vid, mid).
 
-Per-neuron steps (§2.1–§2.4, dividends, emission) are one lazy Polars query each over all neurons of
-the batch, grouped by `eid`. Edge steps (§2.5–§2.10) work on whole Int64 columns (NumPy) of a chunk of
-whole epochs (~0.5M edges, so each pass stays in the CPU caches): per-neuron values reach edges by
-gathering on `vid`/`mid`, row and column sums are group sums over them, and two edge sets are aligned
-by merging their sorted keys. No Python loop runs over epochs, uids or edges, only over chunks.
-A chunk of epochs that share n and whose weights are dense (the usual subnet) runs on a dense grid
-[epoch, validator, miner] instead (`dense_edge_steps`): the same rules, with broadcasts and axis sums in
-place of gathers and group sums, and the median's sort along the validator axis.
+Per-neuron steps (§2.1–§2.4 before the edges; dividends and emission after) run epoch by epoch in
+compiled code (`neuron_kernels`, numba) over the batch's flat NumPy columns. Edge steps (§2.5–§2.10) run
+over chunks of whole epochs (~0.5M edges each). A chunk of epochs that share n and whose weights are
+dense (the usual subnet) runs in the compiled kernel of `epoch_kernels` (`dense_edge_steps`): per epoch,
+one pass per step over a [validator, miner] grid scattered straight from the stored edge columns. Any
+other chunk (sparse weights, mixed n) runs the functions below on whole Int64 columns (NumPy): per-neuron
+values reach edges by gathering on `vid`/`mid`, row and column sums are group sums over them, and two
+edge sets are aligned by merging their sorted keys. No Python loop runs over epochs, uids or edges.
 
 The engine is split by role as subtensor's `run_epoch/` is: this module is `epoch_mechanism` (the steps,
 in the spec's order, and the batch's orchestration); `epoch_loaders` reads the batch into per-chunk
-NumPy columns and edge arrays (`weights_bonds_loaders`); `epoch_dense` is the same steps on a dense grid;
-`epoch_terms` turns the results into the rows the chain stores (`epoch_terms`); `files` writes them.
+columns, edge arrays and grids (`weights_bonds_loaders`); `epoch_dense` runs the dense kernel;
+`epoch_kernels` and `neuron_kernels` are the compiled steps (the chain's `math/*.rs` helpers at their
+top); `epoch_terms` turns the results into the rows the chain stores (`epoch_terms`); `files` writes them.
 
-All epoch quantities are I32F32 bits in Int64 columns (suffix `_bits`), computed with the exact
-integer helpers of `fixed.py`; outputs are u16 and rao exactly as the chain stores them.
+All epoch quantities are I32F32 bits in int64 (suffix `_bits`), computed with the exact integer helpers
+of `fixed.py` (NumPy) or their scalar forms in `epoch_kernels` (compiled), value for value; outputs are u16
+and rao exactly as the chain stores them.
 
 Rules the chain gained after spec 425 are selected per epoch by its own columns (README "Epoch
 variants"): the commit-reveal column mask (§2.5.5, `commit_reveal_enabled` with each validator's

@@ -1,6 +1,6 @@
 """The epoch's edge steps on a dense grid (subtensor `run_epoch/epoch_dense.rs`): §2.5–§2.10 for a chunk of
 epochs that share n and whose weights fill their grid, entry for entry the rules of `epoch.edge_steps`,
-computed by the compiled kernel of `epoch_kernels` on [epoch, validator, miner] arrays."""
+computed by the compiled kernel of `epoch_kernels` on a [validator, miner] grid per epoch."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ KEY = list(EPOCH_KEY)
 
 def dense_edge_steps(grid: Grid, chunk: Chunk) -> EdgeResults:
     """§2.5–§2.10 over one chunk on the dense grid; the same rules as `edge_steps`, entry for entry, in the
-    compiled kernel `epoch_kernels.dense_epoch_terms` (one pass per step and epoch, epochs in parallel).
+    compiled kernel `epoch_kernels.dense_epoch_terms` (one pass per step and epoch; chunks in parallel on the
+    engine's threads).
     An entry absent from a sparse matrix is a 0 on the grid; the presence arrays keep the distinctions the
     sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
     nr = chunk.nr

@@ -2,11 +2,15 @@
 of many whole-array NumPy passes, the same exact integer recipe (fixed.py) entry for entry.
 
 Every helper here is the scalar form of its NumPy counterpart in `fixed.py`, with the same operand ranges
-(I32F32 bits in int64; 16-bit limb splits keep every intermediate below 2^63). `dense_epoch_terms` runs
-§2.5–§2.10 of `epoch_dense.dense_edge_steps` for each epoch of a grid chunk. The kernels release the GIL
-(`nogil`), so chunks run in parallel on the engine's own threads (`epoch.EDGE_STEP_THREADS`) with no
-threading layer of numba's (whose default one may not be entered from two threads at once). Compiled once
-per machine (`cache=True`: a second process loads the compiled code).
+(I32F32 bits in int64; 16-bit limb splits keep every intermediate below 2^63), or an exact rewrite of it
+without integer division (a float estimate and one exact remainder test: `div_by`, `next_taylor_term`),
+tested against it value for value. `dense_epoch_terms` runs §2.5–§2.10 for each epoch of a grid chunk,
+each step a named function where it is more than a loop (`weighted_median_columns`,
+`classic_bonds_and_dividends`, `liquid_alpha_bonds`, `yuma3_dividends`). The last section is the batch
+reader's compiled passes (validate.index_batch). The kernels release the GIL (`nogil`), so chunks run in
+parallel on the engine's own threads (`epoch.EDGE_STEP_THREADS`) with no threading layer of numba's (whose
+default one may not be entered from two threads at once). Compiled once per machine (`cache=True`: a
+second process loads the compiled code; the first compile costs ~10 s, benchmarks/consensus_scaling.py).
 """
 
 from __future__ import annotations
