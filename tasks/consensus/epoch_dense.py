@@ -21,7 +21,7 @@ def dense_edge_steps(grid: Grid, chunk: Chunk) -> EdgeResults:
     An entry absent from a sparse matrix is a 0 on the grid; the presence arrays keep the distinctions the
     sparse path makes between an absent entry and an explicit zero (only liquid alpha needs one)."""
     nr = chunk.nr
-    from tasks.consensus.epoch_kernels import dense_epoch_terms  # numba: loaded on the first dense chunk
+    from tasks.consensus.epoch_kernels import dense_epoch_terms, nonzero_bonds  # numba: loaded on first use
 
     # One dtype per argument (int64, or bool for flags), so the kernel compiles for one signature only.
     flags = {"permit_mask", "new_permit", "is_owner", "yuma3_enabled", "liquid_alpha_enabled"}
@@ -49,16 +49,15 @@ def dense_edge_steps(grid: Grid, chunk: Chunk) -> EdgeResults:
         *per_neuron.values(), *per_epoch.values(),
         consensus_bits, trust_bits, incentive_bits, dividend_bits, stored)
 
-    # §2.12: the stored bonds, nonzero entries, in (vid, mid) order (the grid's).
-    nonzero = stored > 0
-    counts = nonzero.sum(axis=(1, 2))
+    # §2.12: the stored bonds, nonzero entries, in (vid, mid) order (the grid's), gathered in one compiled pass.
+    counts = np.zeros(grid.n_epochs, np.int64)
+    validator_uid, miner_uid, bond = nonzero_bonds(stored, grid.rows.astype(np.uint16), grid.cols.astype(np.uint16),
+                                                   counts)
     schema = EPOCH_BONDS_OUT.polars_schema()
     bond_frame = pl.DataFrame({
-        **{k: np.repeat(chunk.epoch_keys[k], counts) for k in KEY},
-        "validator_uid": np.broadcast_to(grid.rows.astype(np.uint16)[None, :, None], shape)[nonzero],
-        "miner_uid": np.broadcast_to(grid.cols.astype(np.uint16)[None, None, :], shape)[nonzero],
-        "bond": stored[nonzero]})
+        **{k: pl.Series(k, np.repeat(chunk.epoch_keys[k], counts), dtype=schema[k]) for k in KEY},
+        "validator_uid": validator_uid, "miner_uid": miner_uid, "bond": bond})
     return EdgeResults(
         {"consensus_bits": consensus_bits.ravel(), "validator_trust_bits": trust_bits.ravel(),
          "incentive_bits": incentive_bits.ravel(), "raw_dividend_bits": dividend_bits.ravel()},
-        bond_frame.select([pl.col(c).cast(t) for c, t in schema.items()]))
+        bond_frame)

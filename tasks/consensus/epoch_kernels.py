@@ -456,6 +456,29 @@ def scatter_edges(validator, miner, value, start, stop, row_at, col_at, values, 
 
 
 @_jit
+def nonzero_bonds(stored, rows, cols, counts):
+    """The grid's nonzero stored bonds as edge columns (validator uid, miner uid, u16 bond) in (epoch, row,
+    column) order, and each epoch's count."""
+    total = 0
+    for e in range(stored.shape[0]):
+        for r in range(stored.shape[1]):
+            for c in range(stored.shape[2]):
+                counts[e] += stored[e, r, c] > 0
+        total += counts[e]
+    validator = np.empty(total, np.uint16)
+    miner = np.empty(total, np.uint16)
+    bond = np.empty(total, np.uint16)
+    k = 0
+    for e in range(stored.shape[0]):
+        for r in range(stored.shape[1]):
+            for c in range(stored.shape[2]):
+                if stored[e, r, c] > 0:
+                    validator[k], miner[k], bond[k] = rows[r], cols[c], stored[e, r, c]
+                    k += 1
+    return validator, miner, bond
+
+
+@_jit
 def mark_uids(validator, miner, start, stop, is_row, is_col):
     """Which uids are the validator (`is_row`) or the miner (`is_col`) of any edge of the epochs' rows."""
     for e in range(start.shape[0]):
