@@ -66,7 +66,7 @@ def cmd_consensus(args: argparse.Namespace) -> int:
     from tasks.consensus import run_consensus_files
 
     started = time.perf_counter()
-    out = run_consensus_files(args.inputs, args.output)
+    out = run_consensus_files(args.inputs, args.output, threads=args.threads)
     elapsed = time.perf_counter() - started
     n_epochs = out.neurons.select(["netuid", "mechid", "block"]).unique().height
     print(f"recomputed {n_epochs} epoch(s), {out.neurons.height} neuron rows, {out.bonds.height} bond edges "
@@ -502,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--inputs", type=Path, metavar="IN", help="directory with the four input files")
     p.add_argument("--output", type=Path, metavar="OUT", help="directory to write the results to")
+    p.add_argument("--threads", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                   help="files mode: threads for the compiled edge steps, chunks of epochs side by side; the "
+                        "results are the same for any N (default: this machine's cores, %(default)s)")
     p.add_argument("--netuid", type=int, metavar="N", help="recompute this subnet from the warehouse")
     p.add_argument("--start-block", type=_block, metavar="A", help="first epoch block (warehouse mode)")
     p.add_argument("--end-block", type=_block, metavar="B", help="last epoch block, inclusive (warehouse mode)")

@@ -514,3 +514,27 @@ def test_dense_and_sparse_edge_paths_each_equal_the_reference(monkeypatch, path,
     monkeypatch.setattr(epoch_module, "EDGE_STEP_THREADS", 2)  # chunks on two threads, results in order
     check_batch(cases)
     assert (ran["dense"] > 0) == (path == "dense")
+
+
+def test_the_cli_on_two_threads_writes_the_files_one_thread_writes(tmp_path, monkeypatch, capsys):
+    """`yumaflow consensus --threads N`: chunks of epochs run side by side, the output files are byte-for-byte
+    the same rows as on one thread (dense and sparse chunks alike)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.consensus import concat_inputs, generate_epochs, write_inputs
+    from benchmarks.consensus_scaling import sparsify
+    from flows.cli import main
+
+    dense = generate_epochs(12, 8, 24, "classic", seed=3)
+    sparse = sparsify(generate_epochs(12, 8, 24, "yuma3_liquid", seed=4, first_epoch=12), 0.2, seed=5)
+    write_inputs(concat_inputs([dense, sparse]), tmp_path / "IN")
+    monkeypatch.setattr(epoch_loaders, "CHUNK_EDGES", 700)  # a few epochs per chunk: many chunks
+    for threads in ("1", "2"):
+        assert main(["consensus", "--inputs", str(tmp_path / "IN"), "--output", str(tmp_path / threads),
+                     "--threads", threads]) == 0
+    assert "recomputed 24 epoch(s)" in capsys.readouterr().out
+    for name in ("neurons.parquet", "bonds.parquet"):
+        one, two = (pl.read_parquet(tmp_path / t / name) for t in ("1", "2"))
+        assert one.height > 0 and one.equals(two), name

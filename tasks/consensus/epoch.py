@@ -74,13 +74,13 @@ KEY = list(EPOCH_KEY)
 
 
 def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFrame,
-               bonds: pl.DataFrame) -> EpochOutputs:
+               bonds: pl.DataFrame, *, threads: int | None = None) -> EpochOutputs:
     """Run every epoch of the batch (DESIGN.md §5 file contract; spec §2, §3).
 
     Inputs have the EPOCHS, EPOCH_NEURONS, EPOCH_WEIGHTS and EPOCH_BONDS schemas and are validated
     first (ConsensusInputError). Epochs are independent: each uses only its own rows. The per-neuron
     steps run epoch by epoch in compiled code over the batch's flat columns; the edge steps run over
-    chunks of whole epochs.
+    chunks of whole epochs, on `threads` threads (default EDGE_STEP_THREADS; the results do not depend on it).
     """
     from tasks.consensus import neuron_kernels as steps  # numba: loaded on first use
 
@@ -105,7 +105,7 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
 
     # §2.5–§2.10 over chunks of whole epochs.
     keys = batch.neurons.select(*KEY, "uid")
-    chunks = run_chunks(batch, nr, keys)
+    chunks = run_chunks(batch, nr, keys, threads or EDGE_STEP_THREADS)
     for name in EdgeResults.NEURON_COLUMNS:
         nr[name] = np.concatenate([c.neurons[name] for c in chunks])
 
@@ -119,21 +119,23 @@ def run_epochs(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFram
     return EpochOutputs(neurons=neuron_outputs(keys, nr), bonds=pl.concat([c.bonds for c in chunks]))
 
 
-# Chunks are independent: with more than one thread they run concurrently (NumPy releases the GIL in
-# its array loops). One by default: the figures and tests are single-threaded.
+# Chunks are independent: with more than one thread they run concurrently (the compiled kernels and
+# NumPy's array loops release the GIL). One by default: a library call does not take every core unasked
+# (a flow may already run chunks of epochs side by side); `yumaflow consensus --threads` sets it.
 EDGE_STEP_THREADS = 1
 
 
-def run_chunks(batch: IndexedBatch, nr: dict[str, np.ndarray], keys: pl.DataFrame) -> list[EdgeResults]:
+def run_chunks(batch: IndexedBatch, nr: dict[str, np.ndarray], keys: pl.DataFrame, threads: int = 1
+               ) -> list[EdgeResults]:
     """`edge_steps` of every chunk, in order; at most 2·threads chunks are built ahead (bounded memory)."""
     chunks = epoch_chunks(batch, nr)
-    if EDGE_STEP_THREADS <= 1:
+    if threads <= 1:
         return [edge_steps(chunk, keys) for chunk in chunks]
     results, pending = [], deque()
-    with ThreadPoolExecutor(EDGE_STEP_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         for chunk in chunks:
             pending.append(pool.submit(edge_steps, chunk, keys))
-            if len(pending) >= 2 * EDGE_STEP_THREADS:
+            if len(pending) >= 2 * threads:
                 results.append(pending.popleft().result())
         results.extend(future.result() for future in pending)
     return results

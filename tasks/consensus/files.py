@@ -32,16 +32,16 @@ def read_inputs(inputs: Path) -> dict[str, pl.DataFrame]:
     return frames
 
 
-def run_consensus_files(inputs: Path, output: Path) -> EpochOutputs:
+def run_consensus_files(inputs: Path, output: Path, *, threads: int | None = None) -> EpochOutputs:
     """Validate and compute every epoch in IN, then write OUT/neurons.parquet and OUT/bonds.parquet.
 
     Nothing is written to OUT unless the whole batch succeeded: both files are written to a temporary
     directory beside OUT and renamed into place at the end. On any error OUT is left as it was
-    (including files it already held).
+    (including files it already held). `threads`: the engine's edge-step threads (`run_epochs`).
     """
     frames = read_inputs(Path(inputs))
     result = run_epochs(frames["epochs.parquet"], frames["neurons.parquet"],
-                        frames["weights.parquet"], frames["bonds.parquet"])
+                        frames["weights.parquet"], frames["bonds.parquet"], threads=threads)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
