@@ -89,10 +89,11 @@ def index_batch(epochs: pl.DataFrame, neurons: pl.DataFrame, weights: pl.DataFra
         raise
     except SchemaError as err:
         raise ConsensusInputError(str(err)) from None
-    # One chunk per column, so the NumPy views below are views, not a copy per read (a Parquet file read
-    # or a concatenation gives several chunks).
-    epochs, neurons, weights, bonds = (frame.rechunk() for frame in (epochs, neurons, weights, bonds))
     frames = (epochs, neurons, weights, bonds)
+    # One chunk per column, so the NumPy views of the per-epoch and per-neuron columns are views, not a copy
+    # per read (a Parquet file read or a concatenation gives several chunks). The edge tables are not copied
+    # whole: `_index_edges` takes the three columns the engine reads out once.
+    epochs, neurons = epochs.rechunk(), neurons.rechunk()
 
     _check_epoch_parameters(epochs)
     params = epochs.lazy().sort(KEY).with_row_index("eid").with_columns(pl.col("eid").cast(pl.Int64)).collect()
