@@ -90,3 +90,18 @@ def test_stake_normalisation_is_exact_to_the_last_bit_over_the_whole_stake_range
         nk.stake(alpha.astype(np.int64), tao.astype(np.int64), tw, np.uint64(threshold), owner, bits, weight)
         assert bits.tolist() == expected, case
         assert weight.tolist() == [min(max(s * 65535 >> 32, 0), 65535) for s in expected]
+
+
+def test_division_by_a_reciprocal_equals_the_exact_quotient():
+    """`div_by` (a float estimate from the divisor's reciprocal and one exact remainder test) equals ⌊X·2^32/S⌋ —
+    Python's integers — for 0 ≤ X < 2^47 with quotients below 2^40: sums and maxima of rows and columns as the
+    kernels divide by them, exact multiples, quotients just under and over an integer, divisors 1 and 0."""
+    s = np.r_[rng.integers(1, 2**47, 2000), rng.integers(1, 2**20, 1000), [1, 2, 3, ONE, ONE + 1, 2**47 - 1, 0]]
+    quotient = np.r_[rng.integers(0, 2**40, 1500), rng.integers(0, 2**33, 1507)]
+    x = np.minimum(s * quotient // ONE + rng.integers(-2, 3, len(s)), 2**47 - 1).clip(0)
+    x[::5] = s[::5]  # X = S: exactly 1.0
+    x[1::7] = (s[1::7] * 3) // 2  # an exact multiple of half the divisor
+    keep = (s == 0) | ((x * 1.0) * 2**32 / np.maximum(s, 1) < 2**40)
+    x, s = x[keep], s[keep]
+    got = _each(lambda a, b: k.div_by(a, b, k.reciprocal(b)), x, s)
+    assert got.tolist() == [(int(a) << 32) // int(b) if b else 0 for a, b in zip(x, s, strict=True)]
