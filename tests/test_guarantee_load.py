@@ -1,10 +1,11 @@
 """Guarantee 7 — load: an epoch against 256 miners, a quarter stalling, ends by its deadline + 1 s.
 
-256 real HTTP miners on 127.0.0.1 in this process (one uvicorn server each, as benchmarks/epoch.py
-runs them): 191 honest seasonal-naive miners, 64 stallers (uids ≡ 0 mod 4: 56 sleep far past the
-timeout, 8 trickle one byte every 100 ms forever) and one miner that streams an endless body. The
-validator's query step (tasks/evaluation/query.py, the code the `epoch` flow runs) then validation and
-scoring run with timeout T and batch deadline D.
+256 real HTTP miners on 127.0.0.1 (one uvicorn server each, as benchmarks/epoch.py runs them), hosted in a
+process of their own (tests/support/load_miners.py, as miners are other machines: 256 servers in the test's
+own interpreter would share the validator's GIL): 191 honest seasonal-naive miners, 64 stallers (uids ≡ 0
+mod 4: 56 sleep far past the timeout, 8 trickle one byte every 100 ms forever) and one miner that streams an
+endless body. The validator's query step (tasks/evaluation/query.py, the code the `epoch` flow runs) then
+validation and scoring run in this process with timeout T and batch deadline D.
 
 The issue demands a wall-time guarantee, so this test asserts one (measured with time.monotonic
 around the call): the query phase returns within D + 1 s. Memory is bounded: the process's peak RSS
@@ -14,80 +15,30 @@ abandoned at the response cap.
 
 from __future__ import annotations
 
-import asyncio
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import polars as pl
 import psutil
 import pytest
-from substrateinterface import Keypair
 
-from neurons.forecasters import SeasonalNaive
-from neurons.hostile import create_hostile_app
-from neurons.miner import MinerServer, create_app, stop_servers
 from tasks.evaluation.challenges import make_challenges
 from tasks.evaluation.query import query_miners
 from tasks.evaluation.scoring import score_miners
 from tasks.evaluation.series import generate_series
 from tasks.evaluation.validate import validate_forecasts
+from tests.support.load_miners import ENDLESS_UID, MINERS, TIMEOUT_S, VALIDATOR, kind_of
 
 pytestmark = pytest.mark.slow
 
-MINERS = 256
-TIMEOUT_S = 2.0
 DEADLINE_S = 3.0
 MAX_RESPONSE_BYTES = 256 * 1024
 MEMORY_BOUND_MB = 300  # peak RSS growth over the baseline while the epoch runs
-ENDLESS_UID = 1
-VALIDATOR = Keypair.create_from_uri("//Alice")
-
-
-def endless_body_app(chunk: bytes = b"9" * 65536):
-    """A miner that answers 200 and streams digits forever (no Content-Length): only a cap stops it."""
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": b'{"forecasts": [', "more_body": True})
-        while True:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await asyncio.sleep(0)
-
-    return app
-
-
-def trickle_app():
-    """A miner that starts an answer and then sends one byte every 100 ms, never finishing."""
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        while True:
-            await send({"type": "http.response.body", "body": b" ", "more_body": True})
-            await asyncio.sleep(0.1)
-
-    return app
-
-
-class BiasedSeasonalNaive(SeasonalNaive):
-    def __init__(self, period: int, bias: float):
-        super().__init__(period)
-        self.bias = bias
-
-    def forecast(self, context, horizon):
-        return super().forecast(context, horizon) + self.bias
-
-
-def kind_of(uid: int) -> str:
-    if uid == ENDLESS_UID:
-        return "endless"
-    if uid % 4 == 0:
-        return "trickle" if uid % 32 == 0 else "sleeper"
-    return "honest"
+STARTUP_S = 180  # the miners' process must report its ports within this
 
 
 class PeakRss:
@@ -120,25 +71,26 @@ class PeakRss:
 
 @pytest.fixture(scope="module")
 def miners():
-    permitted = frozenset({VALIDATOR.ss58_address})
-    servers, rows = [], []
+    """The miners' process: started, its ports read, and stopped (stdin closed, then killed if it lingers)."""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.load_miners"], cwd=repo, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
-        for uid in range(MINERS):
-            key = Keypair.create_from_uri(f"//Alice//loadminer{uid}")
-            kind = kind_of(uid)
-            if kind == "honest":  # a bias of its own, so no two miners answer alike (no copiers)
-                app = create_app(key, BiasedSeasonalNaive(24, bias=uid / 1000), lambda: set(permitted))
-            elif kind == "sleeper":
-                app = create_hostile_app("sleeper", key, SeasonalNaive(24), lambda: set(permitted),
-                                         delay_s=TIMEOUT_S + 60)
-            else:
-                app = endless_body_app() if kind == "endless" else trickle_app()
-            servers.append(MinerServer(app, graceful_shutdown_s=0.2, log_level="critical").start())
-            rows.append((uid, key.ss58_address, "127.0.0.1", servers[-1].port))
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(STARTUP_S)
+        assert line and line[0].strip(), f"the miners' process reported no ports in {STARTUP_S} s (rc {proc.poll()})"
+        rows = [(uid, hotkey, "127.0.0.1", port) for uid, hotkey, port in json.loads(line[0])]
         yield pl.DataFrame(rows, schema={"uid": pl.UInt16, "hotkey": pl.String, "axon_ip": pl.String,
                                          "axon_port": pl.UInt16}, orient="row")
     finally:
-        stop_servers(servers)
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_256_miners_a_quarter_stalling_end_within_the_deadline_plus_one_second(miners):
