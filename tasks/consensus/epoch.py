@@ -65,7 +65,6 @@ from tasks.consensus.fixed import (
     np_liquid_alpha,
     np_to_u16,
     np_u16_proportion_bits,
-    u16_proportion_bits,
 )
 from tasks.consensus.median import median_by_group_of_members
 from tasks.consensus.validate import IndexedBatch, index_batch
@@ -169,46 +168,47 @@ def edge_steps(chunk: Chunk, keys: pl.DataFrame) -> EdgeResults:
 
 def epoch_parameters(epochs: pl.DataFrame) -> dict[str, np.ndarray]:
     """Per epoch (`eid` order): hyperparameters as I32F32 bits and integers (§2, §3, §7), NumPy columns."""
-    steep = pl.col("alpha_sigmoid_steepness").cast(pl.Int64)
-    frame = epochs.select(
-        pl.col("block").cast(pl.Int64).alias("current_block"),
-        pl.col("owner_uid").cast(pl.Int64).fill_null(-1),  # −1: no owner
+    def column(name: str, dtype=np.int64) -> np.ndarray:
+        return epochs.get_column(name).to_numpy().astype(dtype)
+
+    block, tempo = column("block"), column("tempo")
+    steepness = column("alpha_sigmoid_steepness")
+    owner = epochs.get_column("owner_uid").to_numpy()  # u16, or float64 with NaN where null (exact)
+    tao_weight = column("tao_weight", np.uint64)
+    last_step = column("last_mechanism_step_block")
+    mode, bonds_penalty = column("liquid_alpha_consensus_mode"), column("bonds_penalty")
+    return {
+        "current_block": block,
+        "owner_uid": np.where(np.isnan(owner), -1, owner).astype(np.int64) if owner.dtype.kind == "f"
+        else owner.astype(np.int64),  # −1: no owner
         # §2.1: cutoff = max(1, ⌊ActivityCutoffFactorMilli·T/1000⌋) blocks.
-        (pl.col("activity_cutoff_factor_milli").cast(pl.Int64) * pl.col("tempo").cast(pl.Int64) // 1000)
-        .clip(lower_bound=1).alias("activity_cutoff"),
-        # §2.2: tw = TaoWeight/(2^64−1) in U96F32 (u64::MAX gives exactly 1.0).
-        ((pl.col("tao_weight").cast(pl.Int128) * ONE) // ((1 << 64) - 1)).cast(pl.Int64).alias("tao_weight_bits"),
-        pl.col("stake_threshold").alias("stake_threshold_rao"),
-        pl.col("max_allowed_validators").cast(pl.Int64),
+        "activity_cutoff": np.maximum(column("activity_cutoff_factor_milli") * tempo // 1000, 1),
+        # §2.2: tw = ⌊TaoWeight·2^32/(2^64−1)⌋ (U96F32). With TaoWeight = h·2^32 + l that is h, except that
+        # u64::MAX gives exactly 1.0: l + TaoWeight/(2^64−1) reaches 2^32 only there.
+        "tao_weight_bits": (tao_weight >> np.uint64(32)).astype(np.int64)
+        + (tao_weight == np.uint64((1 << 64) - 1)),
+        "stake_threshold_rao": column("stake_threshold", np.uint64),
+        "max_allowed_validators": column("max_allowed_validators"),
         # §2.6, §2.8, §3: u16 ⊘ 65535.
-        u16_proportion_bits("kappa").alias("kappa_bits"),
-        u16_proportion_bits("bonds_penalty").alias("bonds_penalty_bits"),
-        u16_proportion_bits("alpha_low").alias("alpha_low_bits"),
-        u16_proportion_bits("alpha_high").alias("alpha_high_bits"),
+        "kappa_bits": np_u16_proportion_bits(column("kappa")),
+        "bonds_penalty_bits": np_u16_proportion_bits(bonds_penalty),
+        "alpha_low_bits": np_u16_proportion_bits(column("alpha_low")),
+        "alpha_high_bits": np_u16_proportion_bits(column("alpha_high")),
         # §2.9.3: ρ = BondsMovingAverage/10^6 in I64F64, truncated to I32F32; α_b = 1 − ρ.
-        (ONE - pl.col("bonds_moving_avg").cast(pl.Int64) * ONE // 1_000_000).alias("ema_alpha_bits"),
+        "ema_alpha_bits": ONE - column("bonds_moving_avg") * ONE // 1_000_000,
         # §3: k = steepness ⊘ (−100), a quotient truncated toward zero.
-        pl.when(steep >= 0).then(-(steep * ONE // 100)).otherwise((-steep) * ONE // 100).alias("steepness_bits"),
+        "steepness_bits": np.where(steepness >= 0, -(steepness * ONE // 100), (-steepness) * ONE // 100),
         # §2.8: t* = LMS + 1 if LMS > 0, else max(b − T, 0).
-        pl.when(pl.col("last_mechanism_step_block") > 0)
-        .then(pl.col("last_mechanism_step_block").cast(pl.Int64) + 1)
-        .otherwise((pl.col("block").cast(pl.Int64) - pl.col("tempo").cast(pl.Int64)).clip(lower_bound=0))
-        .alias("last_tempo"),
-        "yuma3_enabled",
-        "liquid_alpha_enabled",
-        "commit_reveal_enabled",
-        liquid_alpha_reads_previous().alias("liquid_reads_previous"),
-        (pl.col("liquid_alpha_consensus_mode") == CONSENSUS_MODES.index("max")).alias("liquid_reads_max"),
-        pl.col("emission").cast(pl.Int64).alias("emission_rao"),
-    )
-    return {name: frame.get_column(name).to_numpy() for name in frame.columns}
-
-
-def liquid_alpha_reads_previous() -> pl.Expr:
-    """`compute_consensus_for_liquid_alpha`'s switch: Previous, or Auto with BondsPenalty exactly 65535."""
-    mode = pl.col("liquid_alpha_consensus_mode")
-    return ((mode == CONSENSUS_MODES.index("previous"))
-            | ((mode == CONSENSUS_MODES.index("auto")) & (pl.col("bonds_penalty") == U16_MAX)))
+        "last_tempo": np.where(last_step > 0, last_step + 1, np.maximum(block - tempo, 0)),
+        "yuma3_enabled": column("yuma3_enabled", np.bool_),
+        "liquid_alpha_enabled": column("liquid_alpha_enabled", np.bool_),
+        "commit_reveal_enabled": column("commit_reveal_enabled", np.bool_),
+        # `compute_consensus_for_liquid_alpha`'s switch: Previous, or Auto with BondsPenalty exactly 65535.
+        "liquid_reads_previous": (mode == CONSENSUS_MODES.index("previous"))
+        | ((mode == CONSENSUS_MODES.index("auto")) & (bonds_penalty == U16_MAX)),
+        "liquid_reads_max": mode == CONSENSUS_MODES.index("max"),
+        "emission_rao": column("emission"),
+    }
 
 
 # Per-epoch parameters the edge steps read per neuron.
