@@ -173,14 +173,13 @@ def epoch_parameters(epochs: pl.DataFrame) -> dict[str, np.ndarray]:
 
     block, tempo = column("block"), column("tempo")
     steepness = column("alpha_sigmoid_steepness")
-    owner = epochs.get_column("owner_uid").to_numpy()  # u16, or float64 with NaN where null (exact)
+    owner, has_owner = nullable_u16(epochs.get_column("owner_uid"))
     tao_weight = column("tao_weight", np.uint64)
     last_step = column("last_mechanism_step_block")
     mode, bonds_penalty = column("liquid_alpha_consensus_mode"), column("bonds_penalty")
     return {
         "current_block": block,
-        "owner_uid": np.where(np.isnan(owner), -1, owner).astype(np.int64) if owner.dtype.kind == "f"
-        else owner.astype(np.int64),  # −1: no owner
+        "owner_uid": np.where(has_owner, owner, -1),  # −1: no owner
         # §2.1: cutoff = max(1, ⌊ActivityCutoffFactorMilli·T/1000⌋) blocks.
         "activity_cutoff": np.maximum(column("activity_cutoff_factor_milli") * tempo // 1000, 1),
         # §2.2: tw = ⌊TaoWeight·2^32/(2^64−1)⌋ (U96F32). With TaoWeight = h·2^32 + l that is h, except that
@@ -229,9 +228,7 @@ def neuron_inputs(batch: IndexedBatch, params: dict[str, np.ndarray]) -> dict[st
     commit[~np.repeat(params["commit_reveal_enabled"], count)] = MAX_BLOCK
     # The stored previous consensus as I32F32 (0 past the stored vector's end), and which vector liquid alpha
     # reads: LIQUID_CURRENT when the epoch stores none (the chain falls back to C).
-    previous = column("previous_consensus").to_numpy()  # u16, or float64 with NaN where null (exact)
-    stored = ~np.isnan(previous) if previous.dtype.kind == "f" else np.ones(len(previous), bool)
-    previous = np.where(stored, previous, 0).astype(np.int64)
+    previous, stored = nullable_u16(column("previous_consensus"))
     any_stored = np.repeat(np.logical_or.reduceat(stored, offset), count) if len(stored) else stored
     source = np.where(np.repeat(params["liquid_reads_max"], count), LIQUID_MAX,
                       np.where(np.repeat(params["liquid_reads_previous"], count), LIQUID_PREVIOUS, LIQUID_CURRENT))
@@ -250,6 +247,14 @@ def neuron_inputs(batch: IndexedBatch, params: dict[str, np.ndarray]) -> dict[st
         "epoch_offset": offset,
         "epoch_count": count,
     }
+
+
+def nullable_u16(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A nullable u16 column as (int64 values, 0 where null; present) without a Polars pass: NumPy reads it
+    as u16, or as float64 with NaN where null (exact for u16)."""
+    values = series.to_numpy()
+    present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), bool)
+    return np.where(present, values, 0).astype(np.int64), present
 
 
 # A block no registration reaches: the commit-reveal mask's "no unexpired commit".

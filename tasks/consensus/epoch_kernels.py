@@ -18,6 +18,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from tasks.consensus.epoch_liquid_alpha import LIQUID_MAX, LIQUID_PREVIOUS
+
 ONE = 1 << 32
 HALF = 1 << 31
 U16_MAX = 65535
@@ -398,7 +400,7 @@ def classic_bonds_and_dividends(wb, old, active_stake, incentive, a_b, rows, col
 @_jit
 def liquid_alpha_bonds(wb, wb_present, old, consensus, source, previous_consensus, cols, k, lo, hi, scratch, ema):
     """§2.10 with liquid alpha (§3): E = min(1, (1 − α) ⊗ B ⊕ max(0, α ⊗ W^B)) with B = u16 ⊘ 65535 and α per
-    W^B entry, read from the consensus `source` says (1 previous, 2 max of both, else current); 0 off W^B's
+    W^B entry, read from the consensus `source` says (epoch_liquid_alpha's LIQUID_*); 0 off W^B's
     entries. The sigmoid's exp runs over all entries at once (`exp_safe_many`)."""
     n_rows, n_cols = wb.shape
     argument, exp_value = scratch[0], scratch[1]
@@ -406,7 +408,7 @@ def liquid_alpha_bonds(wb, wb_present, old, consensus, source, previous_consensu
         for c in range(n_cols):
             j = cols[c]
             cj = consensus[c]
-            if source[j] == 1 or source[j] == 2 and previous_consensus[j] > cj:
+            if source[j] == LIQUID_PREVIOUS or source[j] == LIQUID_MAX and previous_consensus[j] > cj:
                 cj = previous_consensus[j]
             argument[r * n_cols + c] = liquid_alpha_exp_argument(wb[r, c], u16_proportion_bits(old[r, c]), cj, k)
     exp_safe_many(argument, exp_value, scratch[2], scratch[3])

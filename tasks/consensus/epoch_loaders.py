@@ -72,13 +72,10 @@ class Chunk:
     nid, and their weight and bond edges — as `Edges` with chunk rows (built on first use: the sparse path
     reads them) or straight from the stored uid columns (the dense grid's scatter reads those)."""
 
-    def __init__(self, batch: IndexedBatch, nr: ChunkNeurons, e0: int, e1: int, first_nid: int):
+    def __init__(self, batch: IndexedBatch, nr: ChunkNeurons, e0: int, e1: int, first_nid: int,
+                 epoch_keys: dict[str, np.ndarray]):
         self.batch, self.nr, self.e0, self.e1, self.first_nid = batch, nr, e0, e1, first_nid
-
-    @property
-    def epoch_keys(self) -> dict[str, np.ndarray]:
-        """The key columns of the chunk's epochs, in order."""
-        return {name: column[self.e0:self.e1] for name, column in self.batch.epoch_keys.items()}
+        self.epoch_keys = epoch_keys  # the key columns of the chunk's epochs, in order
 
     @cached_property
     def weights(self) -> Edges:
@@ -105,11 +102,13 @@ def epoch_chunks(batch: IndexedBatch, nr: dict[str, np.ndarray], chunk_edges: in
     bounds = np.unique(np.r_[0, bounds, n_epochs])
     first_nid = np.r_[0, np.cumsum(neurons_per_epoch)]
     columns = {name: nr[name] for name in _EDGE_STEP_INPUTS}
+    epoch_keys = batch.epoch_keys  # read once, sliced per chunk
     for e0, e1 in zip(bounds[:-1], bounds[1:], strict=True):
         n0, n1 = int(first_nid[e0]), int(first_nid[e1])
         part = {name: col[n0:n1] for name, col in columns.items()}
         part["offset"] = part["offset"] - n0
-        yield Chunk(batch, ChunkNeurons(part, first_nid[e0:e1] - n0), int(e0), int(e1), n0)
+        yield Chunk(batch, ChunkNeurons(part, first_nid[e0:e1] - n0), int(e0), int(e1), n0,
+                    {name: column[e0:e1] for name, column in epoch_keys.items()})
 
 
 def _chunk_of(table: EdgeTable, e0: int, e1: int, epoch_start: np.ndarray) -> Edges:
